@@ -1,0 +1,192 @@
+"""The ``crm-spark`` command line: ``crm-spark [--conf F]... [--set k=v]... COMMAND``.
+
+User errors print one line on stderr and exit with 2 (configuration) or 1 (anything else);
+``-v`` adds the traceback and debug logging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+
+from crm_spark.config import Config, load_config
+from crm_spark.errors import ConfigError, CrmSparkError
+
+log = logging.getLogger("crm_spark.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crm-spark",
+        description="Open CRM-analytics lakehouse on Spark, Delta Lake and MLflow.",
+    )
+    add_common_options(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    gen = commands.add_parser("generate", help="write the synthetic multi-channel data set")
+    gen.add_argument("--persons", type=int, help="number of persons (default: generate.persons)")
+    gen.add_argument("--seed", type=int, help="random seed (default: generate.seed)")
+    gen.add_argument("--out", help="landing folder to write (default: lake.landing)")
+    gen.add_argument("--truth", help="ground-truth folder (default: lake.truth)")
+    gen.add_argument("--force", action="store_true",
+                     help="replace a landing folder that already holds files")
+
+    run = commands.add_parser("run", help="run every stage in order (generates demo data "
+                                          "into an empty landing folder first)")
+    run.add_argument("--as-of", type=dt.date.fromisoformat, help="as-of date (YYYY-MM-DD)")
+
+    commands.add_parser("tables", help="list every table with its version, rows and last write")
+    commands.add_parser("setup", help="pre-fetch the Delta JARs and configured packages with mvn")
+    return parser
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--conf", action="append", default=[], metavar="FILE",
+                        help="extra YAML merged after conf/base.yml and the overlay (repeatable)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        dest="overrides", help="override one key, e.g. spark.master=local[2]")
+    parser.add_argument("--env", help="environment overlay: local (default) or cluster")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks")
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("py4j", "urllib3", "alembic", "git"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def new_context(args: argparse.Namespace, cfg: Config):
+    from crm_spark.pipeline import RunContext
+
+    as_of = getattr(args, "as_of", None) or cfg.run.as_of
+    return RunContext(run_id=uuid.uuid4().hex[:12], started_at=dt.datetime.now(dt.UTC),
+                      as_of=as_of)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        cfg = load_config(args.conf, args.overrides, env=args.env)
+        return COMMANDS[args.command](args, cfg)
+    except ConfigError as e:
+        _report(e, args.verbose)
+        return 2
+    except CrmSparkError as e:
+        _report(e, args.verbose)
+        return 1
+    except KeyboardInterrupt:
+        print("crm-spark: interrupted", file=sys.stderr)
+        return 130
+
+
+def _report(error: Exception, verbose: bool) -> None:
+    if verbose:
+        log.exception("failed")
+    print(f"crm-spark: error: {error}", file=sys.stderr)
+
+
+def _session(cfg: Config):
+    from crm_spark.spark import build_spark
+
+    return build_spark(cfg)
+
+
+def cmd_generate(args, cfg: Config) -> int:
+    from dataclasses import replace
+
+    from crm_spark import fs
+    from crm_spark.generate import generate
+
+    gen = replace(cfg.generate, **{k: v for k, v in
+                                   {"persons": args.persons, "seed": args.seed}.items()
+                                   if v is not None})
+    out = args.out or cfg.lake.landing
+    truth = args.truth or cfg.lake.truth
+    spark = _session(cfg)
+    if fs.has_files(spark, out) and not args.force:
+        raise CrmSparkError(f"{out} already holds files; pass --force to replace them "
+                            "(ingested files would be read again under new names)")
+    for folder in (out, truth):
+        fs.delete(spark, folder)
+    start = time.perf_counter()
+    rows = generate(spark, gen, out, truth)
+    seconds = time.perf_counter() - start
+    width = max(len(k) for k in rows) if rows else 10
+    for name, count in sorted(rows.items()):
+        print(f"{name:<{width}} {count:>12,}")
+    print(f"generated {gen.persons:,} persons (seed {gen.seed}) into {out} in {seconds:.1f} s; "
+          f"ground truth in {truth}")
+    return 0
+
+
+def cmd_run(args, cfg: Config) -> int:
+    from crm_spark import pipeline
+
+    spark = _session(cfg)
+    ctx = new_context(args, cfg)
+    reports = []
+    if pipeline.landing_is_empty(spark, cfg):
+        if not cfg.run.generate_demo_if_empty:
+            raise CrmSparkError(f"{cfg.lake.landing} holds no files and "
+                                "run.generate_demo_if_empty is false; nothing to run")
+        log.info("landing folder %s is empty: generating the demo data set (%d persons)",
+                 cfg.lake.landing, cfg.generate.persons)
+        start = time.perf_counter()
+        rows = pipeline.generate_demo(spark, cfg)
+        reports.append(pipeline.StageReport("generate", time.perf_counter() - start,
+                                            {f"landing/{k}": v for k, v in rows.items()}))
+    reports += pipeline.run_stages(spark, cfg, ctx, pipeline.stages())
+    print(pipeline.format_summary(reports))
+    return 0
+
+
+def cmd_tables(args, cfg: Config) -> int:
+    from crm_spark.tables import Lake
+
+    spark = _session(cfg)
+    infos = Lake(spark, cfg.lake.root).list_tables()
+    if not infos:
+        print(f"no tables under {cfg.lake.root} yet; run `crm-spark run`")
+        return 0
+    print(f"{'table':<34} {'version':>7} {'rows':>12}  last write (UTC)     operation")
+    for info in infos:
+        print(f"{info.name:<34} {info.version:>7} {info.rows:>12,}  {info.last_write[:19]:<20} "
+              f"{info.last_operation}")
+    return 0
+
+
+def cmd_setup(args, cfg: Config) -> int:
+    import shutil
+
+    from crm_spark.jars import prefetch
+
+    if shutil.which("mvn") is None:
+        log.warning("mvn not found: skipping the pre-fetch; Spark's resolver will download "
+                    "the JARs itself (install Maven if it cannot reach Maven Central)")
+        return 0
+    for coordinate in prefetch(cfg.spark):
+        print(f"available locally: {coordinate}")
+    return 0
+
+
+COMMANDS = {
+    "generate": cmd_generate,
+    "run": cmd_run,
+    "tables": cmd_tables,
+    "setup": cmd_setup,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

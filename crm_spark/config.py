@@ -1,0 +1,425 @@
+"""Configuration: YAML files merged in order, validated strictly into frozen dataclasses.
+
+Merge order (later wins): ``conf/base.yml``, the environment overlay ``conf/<env>.yml``,
+``conf/sources.yml``, every ``--conf FILE``, then every ``--set key=value``. Each leaf value
+remembers the file that set it, so an error names both the key and the file.
+
+Secrets never live in YAML: a key named like a secret (``password``, ``secret``, ``token``)
+is rejected; sources name an environment variable instead (``password_env``) and the value is
+read with :func:`resolve_secret` when the source is opened.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import hashlib
+import json
+import os
+import re
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from crm_spark.errors import ConfigError
+
+SET_ORIGIN = "--set"
+SECRET_KEY_PATTERN = re.compile(r"(^|_)(password|passwd|secret|token|api_key)$", re.IGNORECASE)
+MASTER_PATTERN = re.compile(
+    r"^(local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?|spark://[^\s/]+(:[0-9]+)?(,[^\s/]+)*|yarn"
+    r"|k8s://\S+)$"
+)
+MEMORY_PATTERN = re.compile(r"^[1-9][0-9]*[kmgt]?$", re.IGNORECASE)
+
+
+class InvalidValue(ValueError):
+    """Raised by a section's ``__post_init__``; the loader adds the key path and file."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(message)
+        self.field_name = field_name
+
+
+@dataclass(frozen=True)
+class LakeConfig:
+    root: str
+    landing: str
+    truth: str
+    checkpoints: str
+    table_properties: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    master: str
+    app_name: str
+    driver_memory: str
+    shuffle_partitions: int
+    delta_version: str
+    ivy_dir: str
+    jars_dir: str
+    packages: tuple[str, ...] = ()
+    repositories: tuple[str, ...] = ()
+    log_level: str = "WARN"
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not MASTER_PATTERN.match(self.master):
+            raise InvalidValue(
+                "master",
+                f"'{self.master}' is not a Spark master URL "
+                "(expected local[*], local[N], spark://HOST:PORT, yarn or k8s://HOST:PORT)",
+            )
+        if not MEMORY_PATTERN.match(self.driver_memory):
+            raise InvalidValue("driver_memory", f"'{self.driver_memory}' is not a size like 4g")
+        if self.shuffle_partitions < 1:
+            raise InvalidValue("shuffle_partitions", "must be at least 1")
+        if self.delta_version != "auto" and not re.match(r"^\d+\.\d+\.\d+$", self.delta_version):
+            raise InvalidValue("delta_version", "must be 'auto' or a version like 4.4.1")
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    tracking_uri: str
+    artifact_location: str
+    experiment: str
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    persons: int
+    seed: int
+    start_date: dt.date
+    end_date: dt.date
+    malformed_rate: float
+    duplicate_rate: float
+    partitions: int = 0
+
+    def __post_init__(self):
+        if self.persons < 1:
+            raise InvalidValue("persons", "must be at least 1")
+        if self.end_date <= self.start_date:
+            raise InvalidValue("end_date", "must be after start_date")
+        for name in ("malformed_rate", "duplicate_rate"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise InvalidValue(name, "must be a fraction in [0, 1)")
+        if self.partitions < 0:
+            raise InvalidValue("partitions", "must be 0 (auto) or positive")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One landing source as declared in ``conf/sources.yml`` (see docs/sources.md)."""
+
+    channel: str
+    entity: str
+    format: str
+    location: str
+    schema: str
+    options: Mapping[str, str] = field(default_factory=dict)
+    mapping: Mapping[str, str] = field(default_factory=dict)
+    formats: Mapping[str, str] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+    allow_evolution: bool = False
+    enabled: bool = True
+    # jdbc only: the password comes from the environment variable named here
+    table: str | None = None
+    watermark: str | None = None
+    user: str | None = None
+    password_env: str | None = None
+    driver: str | None = None
+
+    def __post_init__(self):
+        formats = ("csv", "json", "parquet", "jdbc")
+        if self.format not in formats:
+            raise InvalidValue("format", f"'{self.format}' is not one of {', '.join(formats)}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    generate_demo_if_empty: bool
+    as_of: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    lake: LakeConfig
+    spark: SparkConfig
+    mlflow: MlflowConfig
+    generate: GenerateConfig
+    run: RunConfig
+    sources: Mapping[str, SourceConfig] = field(default_factory=dict)
+    files: tuple[str, ...] = ()
+    digest: str = ""
+
+
+def default_conf_dir() -> Path:
+    """Where ``base.yml`` and friends live: ``$CRM_SPARK_CONF_DIR`` or ``./conf``."""
+    return Path(os.environ.get("CRM_SPARK_CONF_DIR", "conf"))
+
+
+def load_config(
+    conf_files: Iterable[str | Path] = (),
+    overrides: Iterable[str] = (),
+    env: str | None = None,
+    conf_dir: str | Path | None = None,
+) -> Config:
+    """Load, merge and validate the configuration.
+
+    Args:
+        conf_files: extra YAML files, merged after the defaults in the order given.
+        overrides: ``key.path=value`` strings; the value is parsed as YAML.
+        env: the environment overlay (``local``, ``cluster``); default ``$CRM_SPARK_ENV`` or local.
+        conf_dir: folder with base.yml, the overlays and sources.yml.
+
+    Returns:
+        The validated, frozen :class:`Config`.
+
+    Raises:
+        ConfigError: naming the key and the file for any invalid, unknown or missing value.
+    """
+    conf_dir = Path(conf_dir) if conf_dir is not None else default_conf_dir()
+    env = env or os.environ.get("CRM_SPARK_ENV", "local")
+    base = conf_dir / "base.yml"
+    if not base.is_file():
+        raise ConfigError(
+            f"{base}: not found; run from the project folder or set CRM_SPARK_CONF_DIR"
+        )
+    files = [base]
+    for optional in (conf_dir / f"{env}.yml", conf_dir / "sources.yml"):
+        if optional.is_file():
+            files.append(optional)
+    for extra in conf_files:
+        extra = Path(extra)
+        if not extra.is_file():
+            raise ConfigError(f"{extra}: configuration file not found")
+        files.append(extra)
+
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for path in files:
+        _merge(merged, _read_yaml(path), str(path), origins, ())
+    for override in overrides:
+        key, value = _parse_override(override)
+        _merge(merged, _nest(key.split("."), value), SET_ORIGIN, origins, ())
+
+    _reject_literal_secrets(merged, origins, ())
+    sections = {k: v for k, v in merged.items()}
+    digest = hashlib.sha256(json.dumps(merged, sort_keys=True, default=str).encode()).hexdigest()
+    sections["files"] = [str(p) for p in files]
+    sections["digest"] = digest[:16]
+    return _build(Config, sections, (), origins)
+
+
+def resolve_secret(env_name: str | None, what: str) -> str:
+    """Read a secret from the environment variable a config key names."""
+    if not env_name:
+        raise ConfigError(f"{what}: no environment variable named for the secret (set *_env)")
+    value = os.environ.get(env_name)
+    if value is None:
+        raise ConfigError(f"{what}: environment variable {env_name} is not set")
+    return value
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML: {getattr(e, 'problem', e)}") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+def _parse_override(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key or not re.match(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$", key):
+        raise ConfigError(f"{SET_ORIGIN} {text!r}: expected key.path=value")
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def _nest(keys: list[str], value: Any) -> dict[str, Any]:
+    for key in reversed(keys):
+        value = {key: value}
+    return value
+
+
+def _merge(target: dict, update: dict, origin: str, origins: dict, path: tuple) -> None:
+    for key, value in update.items():
+        key_path = (*path, str(key))
+        dotted = ".".join(key_path)
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value, origin, origins, key_path)
+        else:
+            target[key] = _copy(value)
+            for known in [k for k in origins if k.startswith(dotted + ".")]:
+                del origins[known]
+            _record_origins(value, origin, origins, key_path)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _record_origins(value: Any, origin: str, origins: dict, path: tuple) -> None:
+    origins[".".join(path)] = origin
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _record_origins(inner, origin, origins, (*path, str(key)))
+
+
+def _origin(origins: dict, path: tuple) -> str:
+    for depth in range(len(path), 0, -1):
+        found = origins.get(".".join(path[:depth]))
+        if found:
+            return found
+    return "the configuration"
+
+
+def _fail(origins: dict, path: tuple, message: str) -> ConfigError:
+    return ConfigError(f"{_origin(origins, path)}: {'.'.join(path)}: {message}")
+
+
+def _reject_literal_secrets(data: Any, origins: dict, path: tuple) -> None:
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        key_path = (*path, str(key))
+        if SECRET_KEY_PATTERN.search(str(key)) and not str(key).endswith("_env"):
+            raise _fail(
+                origins,
+                key_path,
+                "secrets are not allowed in configuration; name an environment variable "
+                f"with '{key}_env' instead",
+            )
+        _reject_literal_secrets(value, origins, key_path)
+
+
+def _build(cls: type, data: Any, path: tuple, origins: dict) -> Any:
+    if not isinstance(data, dict):
+        raise _fail(origins, path, f"expected a mapping, got {_type_name(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise _fail(origins, (*path, str(key)), f"unknown key{hint}")
+    values = {}
+    for name, spec in fields.items():
+        key_path = (*path, name)
+        if name in data:
+            values[name] = _coerce(hints[name], data[name], key_path, origins)
+        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise ConfigError(
+                f"{'.'.join(key_path)}: missing value; set it in conf/base.yml, an overlay, "
+                f"or with --set {'.'.join(key_path)}=..."
+            )
+    try:
+        return cls(**values)
+    except InvalidValue as e:
+        raise _fail(origins, (*path, e.field_name), str(e)) from e
+
+
+def _coerce(hint: Any, value: Any, path: tuple, origins: dict) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, path, origins)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, path, origins)
+    if origin in (Mapping, dict) or hint is dict:
+        if value is None:
+            return types.MappingProxyType({})
+        if not isinstance(value, dict):
+            raise _fail(origins, path, f"expected a mapping, got {_type_name(value)}")
+        key_type, value_type = args or (str, Any)
+        if value_type is str:
+            # Spark option names contain dots, so `--set spark.options.spark.ui.enabled=false`
+            # arrives nested; flatten it back to the dotted option name.
+            value = _flatten(value)
+        return types.MappingProxyType(
+            {str(k): _coerce(value_type, v, (*path, str(k)), origins) for k, v in value.items()}
+        )
+    if origin is tuple:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise _fail(origins, path, f"expected a list, got {_type_name(value)}")
+        return tuple(_coerce(args[0], v, (*path, str(i)), origins) for i, v in enumerate(value))
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        # Mapping values such as reader options may be written as YAML scalars.
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float, bool)) and len(path) > 1 and _in_mapping(path):
+            return str(value).lower() if isinstance(value, bool) else str(value)
+    elif hint is dt.date:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise _fail(origins, path, f"expected a date like 2024-01-31, got {value!r}")
+    raise _fail(origins, path, f"expected {_hint_name(hint)}, got {_type_name(value)} {value!r}")
+
+
+def _flatten(value: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, inner in value.items():
+        name = f"{prefix}{key}"
+        if isinstance(inner, dict):
+            flat.update(_flatten(inner, name + "."))
+        else:
+            flat[name] = inner
+    return flat
+
+
+def _in_mapping(path: tuple) -> bool:
+    return any(part in {"options", "table_properties", "mapping", "formats"} for part in path)
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    return {dict: "a mapping", list: "a list", bool: "a boolean", int: "an integer",
+            float: "a number", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def _hint_name(hint: Any) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+        hint, str(hint)
+    )

@@ -1,0 +1,43 @@
+"""File-system questions asked through Hadoop, so any lake URI (file, hdfs, s3a, abfss) works."""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+
+def _fs_and_path(spark: SparkSession, uri: str):
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
+def exists(spark: SparkSession, uri: str) -> bool:
+    fs, path = _fs_and_path(spark, uri)
+    return bool(fs.exists(path))
+
+
+def child_dirs(spark: SparkSession, uri: str) -> list[str]:
+    """Names of the folders directly under ``uri`` (empty when it does not exist)."""
+    fs, path = _fs_and_path(spark, uri)
+    if not fs.exists(path):
+        return []
+    return sorted(s.getPath().getName() for s in fs.listStatus(path) if s.isDirectory())
+
+
+def has_files(spark: SparkSession, uri: str) -> bool:
+    """True when any data file (not hidden, not a marker) lies anywhere under ``uri``."""
+    fs, path = _fs_and_path(spark, uri)
+    if not fs.exists(path):
+        return False
+    files = fs.listFiles(path, True)
+    while files.hasNext():
+        name = files.next().getPath().getName()
+        if not name.startswith((".", "_")):
+            return True
+    return False
+
+
+def delete(spark: SparkSession, uri: str) -> None:
+    fs, path = _fs_and_path(spark, uri)
+    if fs.exists(path):
+        fs.delete(path, True)

@@ -1,0 +1,90 @@
+"""The stages of the flow, in order, and a runner that reports what each one wrote.
+
+Each stage is a function ``build(spark, cfg, ctx) -> dict[table, rows written]``; stages talk
+only through Delta tables, so any stage can be re-run alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from pyspark.sql import SparkSession
+
+from crm_spark import fs
+from crm_spark.config import Config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a run passes down instead of reading clocks: its id, its as-of date, its start."""
+
+    run_id: str
+    started_at: dt.datetime
+    as_of: dt.date | None = None
+
+
+StageFn = Callable[[SparkSession, Config, RunContext], dict[str, int]]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    build: StageFn
+    summary: str
+
+
+@dataclass(frozen=True)
+class StageReport:
+    name: str
+    seconds: float
+    tables: dict[str, int] = field(default_factory=dict)
+
+
+def stages() -> list[Stage]:
+    """The stages that exist so far, in flow order (imported lazily: each pulls in Spark code)."""
+    return []
+
+
+def generate_demo(spark: SparkSession, cfg: Config) -> dict[str, int]:
+    """Write the demo data set to the landing folder with the configured size and seed."""
+    from crm_spark.generate import generate
+
+    return generate(spark, cfg.generate, cfg.lake.landing, cfg.lake.truth)
+
+
+def landing_is_empty(spark: SparkSession, cfg: Config) -> bool:
+    return not fs.has_files(spark, cfg.lake.landing)
+
+
+def run_stages(spark: SparkSession, cfg: Config, ctx: RunContext,
+               selected: Sequence[Stage]) -> list[StageReport]:
+    """Run stages in order, timing each; a failing stage stops the run (later ones need it)."""
+    reports = []
+    for stage in selected:
+        log.info("stage %s: %s", stage.name, stage.summary)
+        start = time.perf_counter()
+        tables = stage.build(spark, cfg, ctx) or {}
+        seconds = time.perf_counter() - start
+        log.info("stage %s done in %.1f s", stage.name, seconds)
+        reports.append(StageReport(stage.name, seconds, dict(tables)))
+    return reports
+
+
+def format_summary(reports: Sequence[StageReport]) -> str:
+    """A short table: stage, table, rows written, seconds."""
+    lines = [f"{'stage':<10} {'table':<34} {'rows':>12} {'seconds':>8}"]
+    for report in reports:
+        if not report.tables:
+            lines.append(f"{report.name:<10} {'(nothing new)':<34} {'':>12} {report.seconds:>8.1f}")
+        for i, (table, rows) in enumerate(sorted(report.tables.items())):
+            seconds = f"{report.seconds:.1f}" if i == 0 else ""
+            lines.append(f"{report.name:<10} {table:<34} {rows:>12,} {seconds:>8}")
+    total = sum(r.seconds for r in reports)
+    lines.append(f"{'total':<10} {'':<34} {'':>12} {total:>8.1f}")
+    return "\n".join(lines)

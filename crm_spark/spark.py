@@ -1,0 +1,109 @@
+"""The one place a SparkSession is built: Delta enabled, every option from configuration."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from delta import configure_spark_with_delta_pip
+from pyspark.sql import SparkSession
+
+from crm_spark.config import Config
+from crm_spark.errors import SparkSetupError
+from crm_spark.jars import (
+    delta_coordinate,
+    installed_delta_version,
+    local_jars,
+    resolve_delta_version,
+)
+
+log = logging.getLogger(__name__)
+
+MIN_JAVA = 17
+
+
+def build_spark(cfg: Config) -> SparkSession:
+    """Start (or join) the Spark session described by ``cfg.spark`` with Delta Lake enabled.
+
+    Raises:
+        SparkSetupError: Java is missing or too old, or the Delta JARs cannot be resolved.
+    """
+    check_java()
+    spark_cfg = cfg.spark
+    if _is_local(spark_cfg.master):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    delta_version = resolve_delta_version(spark_cfg)
+    packages = [delta_coordinate(delta_version), *spark_cfg.packages]
+
+    builder = (
+        SparkSession.builder.master(spark_cfg.master)
+        .appName(spark_cfg.app_name)
+        .config("spark.jars.ivy", str(Path(spark_cfg.ivy_dir).resolve()))
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config("spark.driver.memory", spark_cfg.driver_memory)
+        .config("spark.sql.shuffle.partitions", str(spark_cfg.shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+    )
+    prefetched = local_jars(spark_cfg, packages)
+    if prefetched:
+        builder = builder.config("spark.jars", ",".join(prefetched))
+    elif delta_version == installed_delta_version():
+        builder = configure_spark_with_delta_pip(builder, extra_packages=list(spark_cfg.packages))
+    else:
+        # configure_spark_with_delta_pip always asks for the pip package's own version.
+        builder = builder.config("spark.jars.packages", ",".join(packages))
+    if spark_cfg.repositories:
+        builder = builder.config("spark.jars.repositories", ",".join(spark_cfg.repositories))
+    for key, value in spark_cfg.options.items():
+        builder = builder.config(key, value)
+
+    log.info("starting Spark (%s) with %s%s", spark_cfg.master, ", ".join(packages),
+             " (pre-fetched JARs)" if prefetched else "")
+    try:
+        spark = builder.getOrCreate()
+    except Exception as e:  # py4j/pyspark raise plain runtime errors when the JVM dies
+        raise SparkSetupError(
+            f"Spark did not start with packages {', '.join(packages)}: the JARs could not be "
+            "resolved or the JVM failed; run `make jars` (pre-fetches them with mvn into ~/.m2) "
+            "or add a reachable Maven mirror under spark.repositories"
+        ) from e
+    spark.sparkContext.setLogLevel(spark_cfg.log_level)
+    return spark
+
+
+def _is_local(master: str) -> bool:
+    return master.startswith("local")
+
+
+def check_java() -> None:
+    """Fail in one line when no Java 17+ is on the PATH (or JAVA_HOME)."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    if not java or not Path(java).exists():
+        raise SparkSetupError(
+            "Java not found: install OpenJDK 17 (apt-get install openjdk-17-jre-headless) "
+            "or set JAVA_HOME"
+        )
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    except OSError as e:
+        raise SparkSetupError(f"{java} cannot run: {e}") from e
+    version = _java_major(out.stderr or out.stdout)
+    if version is not None and version < MIN_JAVA:
+        raise SparkSetupError(
+            f"Java {version} found at {java}; Spark 4 needs Java {MIN_JAVA}+ "
+            "(apt-get install openjdk-17-jre-headless, then set JAVA_HOME)"
+        )
+
+
+def _java_major(text: str) -> int | None:
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', text)
+    if not match:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2)) if major == 1 and match.group(2) else major

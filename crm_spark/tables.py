@@ -1,0 +1,200 @@
+"""The table registry and every Delta read and write.
+
+A table is named ``layer.table`` and stored at ``<lake.root>/<layer>/<table>``; the root may be
+any Hadoop URI. Writes go through :class:`Lake` only, so idempotent retries (Delta's
+``txnAppId``/``txnVersion``), table properties and schema evolution live in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from delta.tables import DeltaTable
+from pyspark.errors import AnalysisException
+from pyspark.sql import Column, DataFrame, SparkSession
+
+from crm_spark import fs
+from crm_spark.errors import CrmSparkError, TableNotFoundError
+
+log = logging.getLogger(__name__)
+
+TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+LAYERS = ("bronze", "silver", "gold", "features", "scores")
+TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
+
+
+@dataclass(frozen=True)
+class Txn:
+    """Identifies one logical write so that a retry of it is skipped by Delta.
+
+    ``app_id`` names the writer (e.g. ``ingest:crm_contacts``) and ``version`` increases with
+    each batch it writes; Delta records the pair in the table's log.
+    """
+
+    app_id: str
+    version: int
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    path: str
+    version: int
+    rows: int
+    last_operation: str
+    last_write: str
+
+
+class Lake:
+    """Delta tables under one root, read and written with one Spark session."""
+
+    def __init__(self, spark: SparkSession, root: str,
+                 table_properties: Mapping[str, str] | None = None):
+        self.spark = spark
+        self.root = root.rstrip("/")
+        self.table_properties = dict(table_properties or {})
+
+    def path(self, table: str) -> str:
+        layer, name = parse_table_name(table)
+        return f"{self.root}/{layer}/{name}"
+
+    def exists(self, table: str) -> bool:
+        return DeltaTable.isDeltaTable(self.spark, self.path(table))
+
+    def read(self, table: str, version: int | None = None) -> DataFrame:
+        """Read a table, optionally as of a Delta version (time travel)."""
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        try:
+            return reader.load(self.path(table))
+        except AnalysisException as e:
+            if not self.exists(table):
+                raise TableNotFoundError(
+                    f"{table} does not exist at {self.path(table)}; run the stage that writes it"
+                ) from e
+            raise CrmSparkError(f"{table}: cannot be read: {e.getMessage()}") from e
+
+    def version(self, table: str) -> int:
+        history = DeltaTable.forPath(self.spark, self.path(table)).history(1)
+        return history.select("version").first()[0]
+
+    def overwrite(self, df: DataFrame, table: str, partition_by: Sequence[str] = (),
+                  txn: Txn | None = None, replace_where: str | None = None) -> None:
+        """Replace the table's content (or the rows matching ``replace_where``) atomically."""
+        writer = self._writer(df, "overwrite", partition_by, txn)
+        writer = writer.option("overwriteSchema", "false" if replace_where else "true")
+        if replace_where:
+            writer = writer.option("replaceWhere", replace_where)
+        self._save(writer, table)
+
+    def append(self, df: DataFrame, table: str, partition_by: Sequence[str] = (),
+               txn: Txn | None = None, merge_schema: bool = False) -> None:
+        """Append rows; with ``txn`` a retried append of the same batch writes nothing."""
+        writer = self._writer(df, "append", partition_by, txn)
+        if merge_schema:
+            writer = writer.option("mergeSchema", "true")
+        self._save(writer, table)
+
+    def merge_upsert(self, df: DataFrame, table: str, keys: Sequence[str],
+                     partition_by: Sequence[str] = (), txn: Txn | None = None,
+                     update_condition: str | None = None) -> None:
+        """Insert new keys and update matching ones; creates the table on first use.
+
+        Args:
+            keys: the columns that identify a row; ``df`` must hold each key once.
+            update_condition: optional SQL over ``t`` (target) and ``s`` (source) that must
+                hold for a matched row to be updated, e.g. ``s.updated_at > t.updated_at``.
+        """
+        if not keys:
+            raise ValueError("merge_upsert needs at least one key column")
+        if not self.exists(table):
+            self.append(df, table, partition_by=partition_by, txn=txn)
+            return
+        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        target = DeltaTable.forPath(self.spark, self.path(table)).alias("t")
+        merge = (
+            target.merge(df.alias("s"), on)
+            .whenMatchedUpdateAll(condition=update_condition)
+            .whenNotMatchedInsertAll()
+        )
+        with self._dml_txn(txn):
+            merge.execute()
+        log.info("merged into %s on %s", table, ", ".join(keys))
+
+    def delete(self, table: str, condition: str | Column, txn: Txn | None = None) -> None:
+        """Delete the rows matching ``condition`` (a SQL string or a Column)."""
+        if not self.exists(table):
+            return
+        with self._dml_txn(txn):
+            DeltaTable.forPath(self.spark, self.path(table)).delete(condition)
+
+    def list_tables(self, layers: Iterable[str] = LAYERS) -> list[TableInfo]:
+        """Every Delta table under the root with its version, row count and last write."""
+        infos = []
+        for layer in layers:
+            for name in fs.child_dirs(self.spark, f"{self.root}/{layer}"):
+                table = f"{layer}.{name}"
+                if not TABLE_NAME.match(table) or not self.exists(table):
+                    continue
+                last = DeltaTable.forPath(self.spark, self.path(table)).history(1).first()
+                infos.append(TableInfo(
+                    name=table, path=self.path(table), version=int(last["version"]),
+                    rows=self.read(table).count(), last_operation=last["operation"],
+                    last_write=str(last["timestamp"]),
+                ))
+        return infos
+
+    def _writer(self, df, mode, partition_by, txn):
+        writer = df.write.format("delta").mode(mode)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        if txn is not None:
+            writer = writer.option("txnAppId", txn.app_id).option("txnVersion", txn.version)
+        for key, value in self.table_properties.items():
+            writer = writer.option(key, value)
+        return writer
+
+    def _save(self, writer, table: str) -> None:
+        try:
+            writer.save(self.path(table))
+        except AnalysisException as e:
+            raise CrmSparkError(f"{table}: write failed: {e.getMessage()}") from e
+
+    def _dml_txn(self, txn: Txn | None):
+        return _SessionConf(self.spark, {
+            TXN_APP_ID_CONF: txn.app_id if txn else None,
+            TXN_VERSION_CONF: str(txn.version) if txn else None,
+        })
+
+
+class _SessionConf:
+    """Sets session confs for one DML statement and restores them afterwards."""
+
+    def __init__(self, spark: SparkSession, values: Mapping[str, str | None]):
+        self.spark = spark
+        self.values = {k: v for k, v in values.items() if v is not None}
+        self.saved: dict[str, str | None] = {}
+
+    def __enter__(self):
+        for key, value in self.values.items():
+            self.saved[key] = self.spark.conf.get(key, None)
+            self.spark.conf.set(key, value)
+
+    def __exit__(self, *exc):
+        for key, value in self.saved.items():
+            if value is None:
+                self.spark.conf.unset(key)
+            else:
+                self.spark.conf.set(key, value)
+
+
+def parse_table_name(table: str) -> tuple[str, str]:
+    if not TABLE_NAME.match(table):
+        raise CrmSparkError(f"'{table}' is not a table name of the form layer.table")
+    layer, name = table.split(".")
+    return layer, name

@@ -1,0 +1,74 @@
+"""One Spark session for the whole test run: local[2], few partitions, UI off, UTC, Delta on."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from crm_spark.config import Config, load_config
+from crm_spark.spark import build_spark
+from crm_spark.tables import Lake
+
+PROJECT = Path(__file__).resolve().parents[1]
+CONF_DIR = PROJECT / "conf"
+SHARED_DATA = PROJECT.parent / "shared" / "data"
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+def test_overrides(root: Path) -> list[str]:
+    """The --set overrides that point a configuration at a private folder and a small Spark."""
+    return [
+        "spark.master=local[2]",
+        "spark.shuffle_partitions=2",
+        "spark.driver_memory=2g",
+        f"spark.ivy_dir={PROJECT / '.ivy'}",
+        f"lake.root={root / 'lake'}",
+        f"lake.landing={root / 'landing'}",
+        f"lake.truth={root / 'truth'}",
+        f"lake.checkpoints={root / 'lake' / '_checkpoints'}",
+        f"mlflow.tracking_uri=sqlite:///{root / 'mlruns' / 'mlflow.db'}",
+        f"mlflow.artifact_location={root / 'mlruns' / 'artifacts'}",
+        "spark.options.spark.ui.enabled=false",
+        "spark.options.spark.default.parallelism=2",
+        "spark.options.spark.sql.adaptive.coalescePartitions.initialPartitionNum=2",
+        "spark.options.spark.databricks.delta.snapshotPartitions=2",
+        f"spark.options.spark.sql.warehouse.dir={root / 'warehouse'}",
+    ]
+
+
+def make_config(root: Path, extra: list[str] = ()) -> Config:
+    return load_config(overrides=[*test_overrides(root), *extra], conf_dir=CONF_DIR, env="local")
+
+
+@pytest.fixture(scope="session")
+def session_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("crm")
+
+
+@pytest.fixture(scope="session")
+def base_config(session_root) -> Config:
+    return make_config(session_root)
+
+
+@pytest.fixture(scope="session")
+def spark(base_config):
+    session = build_spark(base_config)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def spark_fn(spark):
+    """The shared session; temp views made by a test are dropped after it."""
+    yield spark
+    for view in spark.catalog.listTables():
+        if view.isTemporary:
+            spark.catalog.dropTempView(view.name)
+
+
+@pytest.fixture
+def lake(spark, tmp_path) -> Lake:
+    return Lake(spark, str(tmp_path / "lake"))
