@@ -101,10 +101,13 @@ def prefetch(spark_cfg: SparkConfig) -> list[str]:
         raise SparkSetupError("mvn not found: install Maven (apt-get install maven)")
     repositories = [MAVEN_CENTRAL, *spark_cfg.repositories]
     jars_dir = Path(spark_cfg.jars_dir)
-    for version in delta_candidates(spark_cfg):
+    candidates = delta_candidates(spark_cfg)
+    for version in candidates:
         coordinates = [delta_coordinate(version), *spark_cfg.packages]
         if local_jars(spark_cfg, coordinates):
             return coordinates
+    for version in candidates:
+        coordinates = [delta_coordinate(version), *spark_cfg.packages]
         log.info("fetching %s with mvn", ", ".join(coordinates))
         if _copy_dependencies(mvn, coordinates, repositories, jars_dir):
             jars = sorted(p.name for p in jars_dir.glob("*.jar"))
