@@ -6,13 +6,14 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test jars prerequisites lint bench-generate clean help
+.PHONY: run test jars prerequisites lint bench-generate dist clean help
 
 help:
 	@echo "make run    - set up, generate the demo data set and run the whole flow locally"
 	@echo "make test   - set up and run the test suite"
 	@echo "make jars   - pre-fetch the Delta JARs (and configured packages) with mvn"
 	@echo "make lint   - ruff"
+	@echo "make dist   - wheel + zip for spark-submit --py-files, and the command lines to use"
 
 run: prerequisites $(STAMP) jars
 	$(BIN)/crm-spark run
@@ -40,6 +41,14 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
+
+dist: $(STAMP)
+	rm -rf dist && $(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+	cd . && $(BIN)/python -m zipfile -c dist/crm_spark.zip crm_spark
+	@echo "built: $$(ls dist)"
+	@echo "submit (third-party Python packages must be installed on every node, or shipped as a packed venv with --archives; see README):"
+	@echo "  spark-submit --master spark://HOST:7077 --py-files dist/crm_spark.zip \\"
+	@echo "    --files conf/base.yml,conf/cluster.yml,conf/sources.yml jobs/run_pipeline.py --env cluster"
 
 clean:
 	rm -rf lake landing truth mlruns/mlflow.db mlruns/artifacts test-artifacts .pytest_cache
