@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from delta import configure_spark_with_delta_pip
@@ -36,6 +37,8 @@ def build_spark(cfg: Config) -> SparkSession:
     spark_cfg = cfg.spark
     if _is_local(spark_cfg.master):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Python workers must be this interpreter, which has the project's dependencies.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     delta_version = resolve_delta_version(spark_cfg)
     packages = [delta_coordinate(delta_version), *spark_cfg.packages]
 
