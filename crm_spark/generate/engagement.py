@@ -133,13 +133,13 @@ def _browse_sessions(persons: DataFrame, gen: GenerateConfig) -> DataFrame:
     seed = gen.seed
     pid = F.col("person_id")
     end = F.unix_timestamp(F.lit(gen.end_date).cast("timestamp"))
-    n = draws.integer(0, 4, seed, "browse_n", pid)
+    n = draws.integer(0, 3, seed, "browse_n", pid)
     sessions = persons.select("person_id", "acquired_at", "taste", "in_shop",
                               F.explode(F.sequence(F.lit(1), n)).alias("k")).where("k > 0")
     key = [pid, F.col("k")]
     start = F.unix_timestamp("acquired_at") - 30 * 86400 + F.floor(
         draws.uniform(seed, "browse_ts", *key) * (end - F.unix_timestamp("acquired_at") + 30 * 86400))
-    views = draws.integer(1, 4, seed, "views", *key)
+    views = draws.integer(1, 3, seed, "views", *key)
     skus = F.transform(F.sequence(F.lit(1), views), lambda i: sku(
         F.when(draws.chance(0.7, seed, "view_cat", pid, F.col("k"), i), F.col("taste"))
         .otherwise(draws.integer(0, len(population.CATEGORIES) - 1, seed, "view_any", pid,

@@ -17,7 +17,7 @@ from crm_spark.generate import draws
 
 log = logging.getLogger(__name__)
 
-PERSONS_PER_FILE = 100_000
+PERSONS_PER_FILE = 25_000
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,8 @@ def _rename_parts(spark: SparkSession, staging: str, target: str, name: str, ext
 def write_truth(spark: SparkSession, df: DataFrame, out_dir: str, name: str) -> None:
     """Ground truth as ``out_dir/<name>/<name>.csv`` with a header (one file per table)."""
     staging = f"{out_dir}/_staging_{name}"
-    df.orderBy(*df.columns[:2]).coalesce(1).write.mode("overwrite").option("header", True).csv(staging)
+    (df.orderBy(*df.columns[:2]).coalesce(1).write.mode("overwrite").option("header", True)
+     .option("escape", '"').csv(staging))  # RFC 4180 quoting, as every CSV reader expects
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path
     hfs = path(staging).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())

@@ -1,0 +1,150 @@
+"""The generator, checked against its files as a reader sees them (not against its own code)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import glob
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from crm_spark.generate import generate
+from crm_spark.generate.population import ALPHA, A, B, R
+
+PERSONS = 800
+MALFORMED_RATE = 0.03
+DUPLICATE_RATE = 0.06
+
+
+@pytest.fixture(scope="module")
+def generated(spark, base_config, tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen")
+    gen = dataclasses.replace(base_config.generate, persons=PERSONS, seed=7,
+                              malformed_rate=MALFORMED_RATE, duplicate_rate=DUPLICATE_RATE)
+    counts = generate(spark, gen, str(root / "landing"), str(root / "truth"))
+    return root, counts
+
+
+def lines(root: Path, name: str) -> list[str]:
+    files = sorted(glob.glob(str(root / "landing" / name / "*")))
+    assert files, f"no files for {name}"
+    return [line for f in files for line in Path(f).read_text(encoding="utf-8").splitlines()]
+
+
+def csv_rows(root: Path, name: str) -> tuple[list[str], list[list[str]]]:
+    rows = list(csv.reader(lines(root, name)))
+    return rows[0], rows[1:]
+
+
+def truth(root: Path, name: str) -> list[dict]:
+    with open(root / "truth" / name / f"{name}.csv", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def is_int(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def test_every_export_is_written_and_counted(generated):
+    root, counts = generated
+    for name, count in counts.items():
+        header_lines = 1 if glob.glob(str(root / "landing" / name / "*.csv")) else 0
+        assert len(lines(root, name)) == count + header_lines, name
+    assert set(counts) == {
+        "crm_contacts", "shop_accounts", "loyalty_members", "shop_orders", "shop_order_lines",
+        "pos_transactions", "web_events", "email_events", "campaigns", "support_tickets",
+        "products", "consent"}
+
+
+def test_malformed_lines_match_the_rate_and_the_truth(generated):
+    root, _ = generated
+    bad_json = [line for line in lines(root, "shop_order_lines")
+                if not _valid_order_line(line)]
+    header, rows = csv_rows(root, "pos_transactions")
+    bad_csv = [r for r in rows if len(r) != len(header) or not is_int(r[header.index("quantity")])]
+    for bad, total in ((bad_json, len(lines(root, "shop_order_lines"))), (bad_csv, len(rows))):
+        assert 0.4 * MALFORMED_RATE < len(bad) / total < 1.8 * MALFORMED_RATE
+    listed = {row["line"] for row in truth(root, "malformed")}
+    assert set(bad_json) <= listed
+    assert {",".join(r) for r in bad_csv if len(r) == len(header)} <= listed
+
+
+def _valid_order_line(line: str) -> bool:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(record.get("quantity"), int)
+
+
+def test_crm_reexports_duplicate_ids_at_the_configured_rate(generated):
+    root, _ = generated
+    header, rows = csv_rows(root, "crm_contacts")
+    ids = Counter(r[0] for r in rows if len(r) == len(header))
+    repeated = sum(1 for n in ids.values() if n > 1)
+    assert 0.4 * DUPLICATE_RATE < repeated / len(ids) < 1.8 * DUPLICATE_RATE
+
+
+def test_truth_covers_every_person_record(generated):
+    root, _ = generated
+    known = {(r["source"], r["source_id"]) for r in truth(root, "source_records")}
+    header, rows = csv_rows(root, "crm_contacts")
+    crm_ids = {r[0] for r in rows if r and r[0]}
+    members = {r[0] for r in csv_rows(root, "loyalty_members")[1] if r and r[0]}
+    accounts = set()
+    for line in lines(root, "shop_accounts"):
+        try:
+            accounts.add(json.loads(line)["account_id"])
+        except (json.JSONDecodeError, KeyError):
+            continue
+    for source, ids in (("crm_contacts", crm_ids), ("loyalty_members", members),
+                        ("shop_accounts", accounts)):
+        assert ids and all((source, i) in known for i in ids), source
+
+
+def test_true_parameters_follow_the_documented_distributions(generated):
+    root, _ = generated
+    persons = truth(root, "persons")
+    assert len(persons) == PERSONS
+    mean_lam = sum(float(p["lam"]) for p in persons) / PERSONS
+    mean_p = sum(float(p["p"]) for p in persons) / PERSONS
+    assert mean_lam == pytest.approx(R / ALPHA, rel=0.2)
+    assert mean_p == pytest.approx(A / (A + B), rel=0.15)
+
+
+def test_purchase_rate_and_taste_are_planted(generated):
+    root, _ = generated
+    persons = {p["person_id"]: p for p in truth(root, "persons")}
+    orders_per_person = Counter(o["person_id"] for o in truth(root, "orders")
+                                if o["origin"] == "btyd")
+    ranked = sorted(persons, key=lambda pid: float(persons[pid]["lam"]))
+    quarter = len(ranked) // 4
+    low = sum(orders_per_person[p] for p in ranked[:quarter]) / quarter
+    high = sum(orders_per_person[p] for p in ranked[-quarter:]) / quarter
+    assert high > 2 * low
+
+    category = {r[0]: r[2] for r in csv_rows(root, "products")[1] if len(r) == 4}
+    order_person = {o["order_id"]: o["person_id"] for o in truth(root, "orders")}
+    in_taste = total = 0
+    for line in lines(root, "shop_order_lines"):
+        if not _valid_order_line(line):
+            continue
+        record = json.loads(line)
+        person = persons[order_person[record["order_id"]]]
+        total += 1
+        in_taste += category.get(record["sku"]) == person["taste"]
+    assert in_taste / total > 0.6  # 0.7 planted + 0.3/8 by chance
+
+
+def test_same_seed_gives_identical_files(spark, base_config, tmp_path):
+    gen = dataclasses.replace(base_config.generate, persons=150, seed=3)
+    for run in ("a", "b"):
+        generate(spark, gen, str(tmp_path / run / "landing"), str(tmp_path / run / "truth"))
+    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.*"))
+    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*.*"))
+    assert files_a == files_b and files_a
+    for rel in files_a:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
