@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
                                           "into an empty landing folder first)")
     run.add_argument("--as-of", type=dt.date.fromisoformat, help="as-of date (YYYY-MM-DD)")
 
+    ingest = commands.add_parser("ingest", help="ingest new landing files and JDBC rows into bronze")
+    ingest.add_argument("--source", help="only this source (a name in conf/sources.yml)")
+    ingest.add_argument("--continuous", action="store_true",
+                        help="keep running; pick up new files every ingest.trigger_seconds "
+                             "until Ctrl-C / SIGTERM")
+
     commands.add_parser("tables", help="list every table with its version, rows and last write")
     commands.add_parser("setup", help="pre-fetch the Delta JARs and configured packages with mvn")
     return parser
@@ -70,7 +76,7 @@ def new_context(args: argparse.Namespace, cfg: Config):
 
     as_of = getattr(args, "as_of", None) or cfg.run.as_of
     return RunContext(run_id=uuid.uuid4().hex[:12], started_at=dt.datetime.now(dt.UTC),
-                      as_of=as_of)
+                      as_of=as_of, clock=lambda: dt.datetime.now(dt.UTC))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -151,6 +157,23 @@ def cmd_run(args, cfg: Config) -> int:
     return 0
 
 
+def cmd_ingest(args, cfg: Config) -> int:
+    from crm_spark import bronze, pipeline
+    from crm_spark.sources.registry import load_sources
+
+    load_sources(cfg, args.source)  # configuration errors before Spark starts
+    spark = _session(cfg)
+    ctx = new_context(args, cfg)
+    start = time.perf_counter()
+    if args.continuous:
+        written = bronze.run_continuous(spark, cfg, ctx, args.source)
+    else:
+        written = bronze.build(spark, cfg, ctx, args.source)
+    report = pipeline.StageReport("ingest", time.perf_counter() - start, written)
+    print(pipeline.format_summary([report]))
+    return 0
+
+
 def cmd_tables(args, cfg: Config) -> int:
     from crm_spark.tables import Lake
 
@@ -183,6 +206,7 @@ def cmd_setup(args, cfg: Config) -> int:
 COMMANDS = {
     "generate": cmd_generate,
     "run": cmd_run,
+    "ingest": cmd_ingest,
     "tables": cmd_tables,
     "setup": cmd_setup,
 }

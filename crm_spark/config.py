@@ -142,6 +142,16 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    trigger_seconds: int
+    max_files_per_trigger: int = 0  # 0 = all new files in one batch
+
+    def __post_init__(self):
+        if self.trigger_seconds < 1:
+            raise InvalidValue("trigger_seconds", "must be at least 1")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     generate_demo_if_empty: bool
     as_of: dt.date | None = None
@@ -153,6 +163,7 @@ class Config:
     spark: SparkConfig
     mlflow: MlflowConfig
     generate: GenerateConfig
+    ingest: IngestConfig
     run: RunConfig
     sources: Mapping[str, SourceConfig] = field(default_factory=dict)
     files: tuple[str, ...] = ()

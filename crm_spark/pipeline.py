@@ -27,6 +27,11 @@ class RunContext:
     run_id: str
     started_at: dt.datetime
     as_of: dt.date | None = None
+    # Lineage timestamps (``_ingested_at``) come from here; the CLI passes the wall clock.
+    clock: Callable[[], dt.datetime] | None = None
+
+    def now(self) -> dt.datetime:
+        return self.clock() if self.clock else self.started_at
 
 
 StageFn = Callable[[SparkSession, Config, RunContext], dict[str, int]]
@@ -48,7 +53,9 @@ class StageReport:
 
 def stages() -> list[Stage]:
     """The stages that exist so far, in flow order (imported lazily: each pulls in Spark code)."""
-    return []
+    from crm_spark import bronze
+
+    return [Stage("ingest", bronze.build, "landing files and JDBC sources -> bronze")]
 
 
 def generate_demo(spark: SparkSession, cfg: Config) -> dict[str, int]:

@@ -72,7 +72,8 @@ def build_spark(cfg: Config) -> SparkSession:
     except Exception as e:  # py4j/pyspark raise plain runtime errors when the JVM dies
         raise SparkSetupError(
             f"Spark did not start with packages {', '.join(packages)}: the JARs could not be "
-            "resolved or the JVM failed; run `make jars` (pre-fetches them with mvn into ~/.m2) "
+            "resolved or the JVM failed; run `make jars` (pre-fetches them with mvn into "
+            f"{spark_cfg.jars_dir}) "
             "or add a reachable Maven mirror under spark.repositories"
         ) from e
     spark.sparkContext.setLogLevel(spark_cfg.log_level)

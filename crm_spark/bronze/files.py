@@ -1,0 +1,141 @@
+"""File sources (csv, json, parquet) ingested with Structured Streaming's file source.
+
+One query per source, with its own checkpoint: ``trigger(availableNow=True)`` ingests every
+file not seen before and stops (batch runs); a processing-time trigger keeps it running
+(``--continuous``). Each micro-batch goes through :func:`process_batch`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.types import StructField, StructType, _parse_datatype_string
+
+from crm_spark.bronze import parse
+from crm_spark.bronze.batch import BatchResult, write_batch
+from crm_spark.pipeline import RunContext
+from crm_spark.sources.registry import Source
+from crm_spark.tables import Lake
+
+log = logging.getLogger(__name__)
+
+
+def start_query(spark: SparkSession, lake: Lake, source: Source, ctx: RunContext,
+                checkpoint: str, results: list[BatchResult], continuous_seconds: int | None = None,
+                max_files: int = 0) -> StreamingQuery:
+    """Start the streaming query of one file source; each batch appends to ``results``."""
+    reader = spark.readStream
+    if max_files:
+        reader = reader.option("maxFilesPerTrigger", max_files)
+    if source.spec.format == "parquet":
+        schema = StructType([StructField(c.name, _parse_datatype_string(c.type.lower()))
+                             for c in source.columns])
+        stream = reader.format("parquet").schema(schema).load(source.path)
+    else:
+        stream = reader.format("text").load(source.path)
+    stream = stream.withColumn("_source_file", F.col("_metadata.file_path"))
+
+    def handle(batch_df: DataFrame, batch_id: int) -> None:
+        result = process_batch(lake, source, ctx, batch_df, batch_id)
+        if result is not None:
+            results.append(result)
+
+    writer = (stream.writeStream.foreachBatch(handle).queryName(f"ingest_{source.name}")
+              .option("checkpointLocation", checkpoint))
+    if continuous_seconds:
+        writer = writer.trigger(processingTime=f"{continuous_seconds} seconds")
+    else:
+        writer = writer.trigger(availableNow=True)
+    return writer.start()
+
+
+def process_batch(lake: Lake, source: Source, ctx: RunContext, batch_df: DataFrame,
+                  batch_id: int) -> BatchResult | None:
+    """Parse one micro-batch of a file source and write it exactly once."""
+    lines = batch_df.withColumn("_source", F.lit(source.name)).cache()
+    try:
+        files = lines.select("_source_file").distinct().count()
+        if files == 0:
+            return None
+        if source.spec.format == "parquet":
+            parsed, error, extra = _parquet_rows(lines, source)
+        elif source.spec.format == "csv":
+            parsed, error, extra = _csv_rows(lines, source)
+        else:
+            parsed, error, extra = _json_rows(lines, source)
+        if extra:
+            action = "added to bronze" if source.spec.allow_evolution else \
+                "ignored (set allow_evolution: true to add them)"
+            log.warning("schema drift in %s: new column(s) %s %s", source.name,
+                        ", ".join(extra), action)
+        kept_extra = extra if source.spec.allow_evolution else []
+        rows_read = parsed.count()
+        valid, rejected = parse.split_valid(parsed, source, error, extra=kept_extra)
+        return write_batch(lake, source.name, valid, rejected, batch_id, rows_read, files,
+                           ctx.now(), ctx.run_id, new_columns=tuple(extra),
+                           merge_schema=bool(kept_extra))
+    finally:
+        lines.unpersist()
+
+
+def _csv_rows(lines: DataFrame, source: Source):
+    has_header = source.spec.options.get("header", "true").lower() == "true"
+    text = lines.withColumnRenamed("value", "line")
+    data = text.where(F.trim("line") != "")
+    if not has_header:
+        header_of = {None: source.column_names}
+    else:
+        is_header = parse.csv_header_filter(source)
+        delimiter = source.spec.options.get("delimiter", ",")
+        headers = data.where(is_header).select("_source_file", "line").distinct().collect()
+        header_of = {row["_source_file"]: [h.strip().strip('"') for h in row["line"].split(delimiter)]
+                     for row in headers}
+        data = data.where(~is_header)
+    declared = source.column_names
+    extra: list[str] = []
+    parts = []
+    for header in {tuple(h) for h in header_of.values()}:
+        files = [f for f, h in header_of.items() if tuple(h) == header]
+        group = data if files == [None] else data.where(F.col("_source_file").isin(files))
+        parsed = parse.parse_csv(group, source, list(header))
+        extra += [h for h in header if h not in declared and h not in extra]
+        missing = [F.lit(None).cast("string").alias(c) for c in declared if c not in header]
+        parts.append(parsed.select("line", "_source", "_source_file", "_field_count",
+                                   *[c for c in header if c in declared or c in extra],
+                                   *missing).withColumn("_expected", F.lit(len(header))))
+    if not parts:  # no header at all: every line is a row of the declared columns
+        parts.append(parse.parse_csv(data, source, declared).withColumn(
+            "_expected", F.lit(len(declared))))
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined.unionByName(part, allowMissingColumns=True)
+    for column in extra:
+        if column not in combined.columns:
+            combined = combined.withColumn(column, F.lit(None).cast("string"))
+    error = F.when(F.col("_field_count") != F.col("_expected"), F.concat(
+        F.lit("expected "), F.col("_expected").cast("string"), F.lit(" fields, found "),
+        F.col("_field_count").cast("string")))
+    return combined, error, extra
+
+
+def _json_rows(lines: DataFrame, source: Source):
+    data = lines.withColumnRenamed("value", "line").where(F.trim("line") != "")
+    parsed = parse.parse_json(data, source.column_names)
+    declared = set(source.column_names)
+    keys = parsed.select(F.explode_outer("_keys").alias("k")).where(
+        ~F.col("k").isin(*declared)).distinct().collect()
+    extra = sorted(r["k"] for r in keys if r["k"] is not None)
+    for column in extra:
+        parsed = parsed.withColumn(column, F.get_json_object("line", f"$.{column}"))
+    error = F.when(F.col("_is_malformed"), F.lit("malformed JSON"))
+    return parsed, error, extra
+
+
+def _parquet_rows(rows: DataFrame, source: Source):
+    as_text = rows.select(
+        F.to_json(F.struct(*source.column_names)).alias("line"), "_source", "_source_file",
+        *[F.col(c).cast("string").alias(c) for c in source.column_names])
+    return as_text, F.lit(None).cast("string"), []

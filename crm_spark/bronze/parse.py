@@ -1,0 +1,116 @@
+"""Raw lines -> typed rows of the declared schema, or quarantined lines with their reason.
+
+Every transform here is pure: a batch of lines (``line``, ``_source_file``) goes in, and
+:func:`split_valid` returns the typed rows and the rejected ones, so that rows read = rows kept
++ rows quarantined by construction.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from crm_spark.sources.registry import Source
+
+QUOTED_FIELD = r'"([^"]|"")*"'
+
+
+def csv_header_filter(source: Source) -> Column:
+    """True for a header line: its first field is the first declared column's name.
+
+    The text source carries no line numbers, so a header is recognised by content; a data row
+    never holds a column name in its key field.
+    """
+    delimiter = source.spec.options.get("delimiter", ",")
+    first = F.split(F.col("line"), _regex_escape(delimiter), 2).getItem(0)
+    return F.trim(F.regexp_replace(first, '"', "")) == F.lit(source.columns[0].name)
+
+
+def parse_csv(lines_df: DataFrame, source: Source, header: list[str]) -> DataFrame:
+    """Parse CSV lines of files sharing ``header`` into string columns named by the header.
+
+    Requires: line, _source_file. Adds: one STRING column per header name, ``_field_count``.
+    """
+    delimiter = source.spec.options.get("delimiter", ",")
+    quote = source.spec.options.get("quote", '"')
+    schema = ", ".join(f"`_h{i}` STRING" for i in range(len(header)))
+    parsed = F.from_csv(F.col("line"), schema, {"sep": delimiter, "quote": quote,
+                                                "escape": quote, "nullValue": "\u0000"})
+    unquoted = F.regexp_replace(F.col("line"), QUOTED_FIELD, "")
+    field_count = F.size(F.split(unquoted, _regex_escape(delimiter), -1))
+    return lines_df.select(
+        "*", field_count.alias("_field_count"),
+        *[parsed.getField(f"_h{i}").alias(name) for i, name in enumerate(header)],
+    )
+
+
+def parse_json(lines_df: DataFrame, names: list[str]) -> DataFrame:
+    """Parse JSON lines into STRING columns ``names`` (numbers keep their text).
+
+    Adds: one STRING column per name, ``_is_malformed``, ``_keys`` (the line's top-level keys).
+    """
+    schema = ", ".join([f"`{n}` STRING" for n in names] + ["`_corrupt` STRING"])
+    parsed = F.from_json(F.col("line"), schema, {"columnNameOfCorruptRecord": "_corrupt",
+                                                 "mode": "PERMISSIVE"})
+    is_object = F.trim(F.col("line")).startswith("{")
+    malformed = ~is_object | parsed.getField("_corrupt").isNotNull() | parsed.isNull()
+    return lines_df.select(
+        "*", malformed.alias("_is_malformed"),
+        F.when(~malformed, F.json_object_keys(F.col("line"))).alias("_keys"),
+        *[F.when(~malformed, parsed.getField(n)).alias(n) for n in names],
+    )
+
+
+def typed_value(raw: Column, type_: str, fmt: str | None) -> Column:
+    """``raw`` as ``type_``; null when it does not convert (never an error, never a guess)."""
+    text = F.when(F.trim(raw) != "", F.trim(raw))
+    if type_ == "TIMESTAMP":
+        return F.try_to_timestamp(text, F.lit(fmt)) if fmt else text.try_cast("timestamp")
+    if type_ == "DATE":
+        return (F.try_to_timestamp(text, F.lit(fmt)).cast("date") if fmt
+                else text.try_cast("date"))
+    if type_ == "BOOLEAN":
+        return F.lower(text).try_cast("boolean")
+    if type_ == "STRING":
+        return raw
+    return text.try_cast(type_.lower())
+
+
+def split_valid(parsed_df: DataFrame, source: Source, structure_error: Column,
+                extra: list[str] = ()) -> tuple[DataFrame, DataFrame]:
+    """Type every declared column and route each line to bronze or quarantine.
+
+    Args:
+        parsed_df: lines with one STRING column per declared name plus ``line`` and lineage.
+        structure_error: a reason when the line itself is broken (malformed JSON, wrong field
+            count), else null.
+        extra: undeclared STRING columns to keep (schema evolution).
+
+    Returns:
+        (valid rows: declared columns typed + lineage; rejected: lineage + raw + reason)
+    """
+    typed, problems = [], [structure_error]
+    required = set(source.spec.required)
+    for column in source.columns:
+        raw = F.col(column.name)
+        value = typed_value(raw, column.type, source.spec.formats.get(column.name))
+        typed.append(value.alias(f"__t_{column.name}"))
+        has_text = raw.isNotNull() & (F.trim(raw) != "")
+        fmt = source.spec.formats.get(column.name)
+        expected = f"{column.type} ({fmt})" if fmt else column.type
+        problems.append(F.when(has_text & value.isNull(), F.concat(
+            F.lit(f"{column.name}: '"), F.substring(raw, 1, 40), F.lit(f"' is not {expected}"))))
+        if column.name in required:
+            problems.append(F.when(~has_text, F.lit(f"{column.name}: required value missing")))
+    checked = parsed_df.select(
+        "*", F.concat_ws("; ", *problems).alias("_reason"), *typed)
+    lineage = ["_source", "_source_file"]
+    valid = checked.where(F.col("_reason") == "").select(
+        *[F.col(f"__t_{n}").alias(n) for n in source.column_names], *extra, *lineage)
+    rejected = checked.where(F.col("_reason") != "").select(
+        *lineage, F.col("line").alias("raw"), F.col("_reason").alias("reason"))
+    return valid, rejected
+
+
+def _regex_escape(text: str) -> str:
+    return "".join("\\" + c if c in r".^$*+?{}[]\|()" else c for c in text)

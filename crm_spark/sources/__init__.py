@@ -1,0 +1,1 @@
+"""Source declarations (conf/sources.yml) and the canonical entity schemas they map onto."""
