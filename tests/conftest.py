@@ -25,6 +25,7 @@ def test_overrides(root: Path) -> list[str]:
         "spark.shuffle_partitions=2",
         "spark.driver_memory=2g",
         f"spark.ivy_dir={PROJECT / '.ivy'}",
+        f"spark.jars_dir={PROJECT / '.cache' / 'jars'}",
         f"lake.root={root / 'lake'}",
         f"lake.landing={root / 'landing'}",
         f"lake.truth={root / 'truth'}",
@@ -39,8 +40,8 @@ def test_overrides(root: Path) -> list[str]:
     ]
 
 
-def make_config(root: Path, extra: list[str] = ()) -> Config:
-    return load_config(overrides=[*test_overrides(root), *extra], conf_dir=CONF_DIR, env="local")
+def make_config(root: Path, extra: list[str] = (), conf_files: list[Path] = ()) -> Config:
+    return load_config(conf_files, [*test_overrides(root), *extra], conf_dir=CONF_DIR, env="local")
 
 
 @pytest.fixture(scope="session")

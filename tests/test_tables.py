@@ -3,7 +3,7 @@ from chispa import assert_df_equality
 from pyspark.sql import Row
 
 from crm_spark.errors import CrmSparkError, TableNotFoundError
-from crm_spark.tables import Lake, Txn
+from crm_spark.tables import Txn
 
 SCHEMA = "id INT, name STRING, updated INT"
 

@@ -10,6 +10,7 @@ import threading
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
+from crm_spark import fs
 from crm_spark.bronze import files, jdbc
 from crm_spark.bronze.batch import INGEST_LOG, QUARANTINE, BatchResult
 from crm_spark.config import Config
@@ -51,6 +52,9 @@ def ingest_source(spark: SparkSession, lake: Lake, cfg: Config, ctx: RunContext,
     if source.spec.format == "jdbc":
         result = jdbc.ingest_increment(spark, lake, cfg, ctx, source)
         return [result] if result else []
+    if not fs.exists(spark, source.path):
+        log.info("bronze.%s: %s does not exist yet; nothing to ingest", source.name, source.path)
+        return []
     results: list[BatchResult] = []
     query = files.start_query(spark, lake, source, ctx, checkpoint_of(cfg, source), results,
                               max_files=cfg.ingest.max_files_per_trigger)

@@ -99,7 +99,6 @@ def web_sessions(persons: DataFrame, orders: DataFrame, order_lines: DataFrame,
     """
     seed = gen.seed
     pid = F.col("person_id")
-    null = F.lit(None).cast("string")
     order_skus = order_lines.groupBy("order_id").agg(F.sort_array(F.collect_list("sku")).alias("skus"))
     order_sessions = orders.where("channel = 'shop'").join(order_skus, "order_id", "inner").select(
         "person_id", F.concat(F.lit("o"), "order_id").alias("session_key"),

@@ -1,0 +1,52 @@
+"""Bronze fixtures: a private landing folder, lake and source registry per test."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from crm_spark.config import Config
+from crm_spark.pipeline import RunContext
+from crm_spark.tables import Lake
+from tests.conftest import make_config
+
+
+@dataclass
+class Landing:
+    root: Path
+    spark: object
+
+    def config(self, sources_yaml: str, extra: list[str] = ()) -> Config:
+        conf = self.root / "sources-test.yml"
+        conf.write_text(sources_yaml)
+        demo = make_config(self.root).sources
+        disabled = [f"sources.{name}.enabled=false" for name in demo]
+        return make_config(self.root, ["run.generate_demo_if_empty=false", *disabled, *extra],
+                           conf_files=[conf])
+
+    def drop(self, source: str, name: str, text: str | bytes) -> Path:
+        folder = self.root / "landing" / source
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+        return path
+
+    def lake(self, cfg: Config) -> Lake:
+        return Lake(self.spark, cfg.lake.root)
+
+
+@pytest.fixture
+def landing(spark, tmp_path) -> Landing:
+    return Landing(tmp_path, spark)
+
+
+@pytest.fixture
+def ctx() -> RunContext:
+    moment = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    return RunContext(run_id="test", started_at=moment, clock=lambda: moment)

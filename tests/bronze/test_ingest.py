@@ -1,0 +1,182 @@
+"""Bronze ingestion of file sources: typing, quarantine, reconciliation, exactly-once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+from decimal import Decimal
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import Row
+
+from crm_spark import bronze
+from crm_spark.errors import CrmSparkError
+
+CSV_SOURCE = """
+sources:
+  t_orders:
+    channel: test
+    entity: order
+    format: csv
+    location: t_orders
+    options: {header: true}
+    schema: order_id STRING, customer STRING, ordered_at TIMESTAMP, total DECIMAL(10,2)
+    formats: {ordered_at: dd/MM/yyyy HH:mm}
+    required: [order_id, ordered_at]
+    mapping: {order_id: order_id, customer_ref: customer, order_ts: ordered_at, total: total}
+"""
+
+JSON_SOURCE = """
+sources:
+  t_events:
+    channel: test
+    entity: web_event
+    format: json
+    location: t_events
+    schema: event_id STRING, event_ts TIMESTAMP, clicks INT
+    formats: {event_ts: "yyyy-MM-dd'T'HH:mm:ssX"}
+    required: [event_id]
+    allow_evolution: {evolve}
+    mapping: {event_id: event_id, event_ts: event_ts}
+"""
+
+DECLARED = ["order_id", "customer", "ordered_at", "total"]
+
+
+def ts(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def test_csv_rows_are_typed_and_bad_rows_quarantined_with_reasons(landing, ctx):
+    landing.drop("t_orders", "a.csv",
+                 "order_id,customer,ordered_at,total\n"
+                 'A1,c1,01/02/2024 10:30,12.50\n'
+                 'A2,"Smith, J",02/02/2024 11:00,\n'
+                 "A3,c3,31/02/2024 09:00,5.00\n"
+                 "A4,c4,03/02/2024 09:00,abc\n"
+                 "A5,c5\n"
+                 ",c6,04/02/2024 09:00,1.00\n")
+    cfg = landing.config(CSV_SOURCE)
+    written = bronze.build(landing.spark, cfg, ctx)
+    lake = landing.lake(cfg)
+    kept = lake.read("bronze.t_orders").select(*DECLARED)
+    expected = landing.spark.createDataFrame(
+        [("A1", "c1", ts("2024-02-01 10:30:00"), Decimal("12.50")),
+         ("A2", "Smith, J", ts("2024-02-02 11:00:00"), None)], kept.schema)
+    assert_df_equality(kept, expected, ignore_row_order=True)
+    reasons = {r["raw"]: r["reason"] for r in lake.read("bronze._quarantine").collect()}
+    assert reasons == {
+        "A3,c3,31/02/2024 09:00,5.00":
+            "ordered_at: '31/02/2024 09:00' is not TIMESTAMP (dd/MM/yyyy HH:mm)",
+        "A4,c4,03/02/2024 09:00,abc": "total: 'abc' is not DECIMAL(10,2)",
+        "A5,c5": "expected 4 fields, found 2; ordered_at: required value missing",
+        ",c6,04/02/2024 09:00,1.00": "order_id: required value missing",
+    }
+    log = lake.read("bronze._ingest_log").collect()
+    assert [(r.rows_read, r.rows_bronze, r.rows_quarantined, r.files) for r in log] == [(6, 2, 4, 1)]
+    assert written == {"bronze.t_orders": 2, "bronze._quarantine": 4, "bronze._ingest_log": 1}
+
+
+def test_lineage_columns_name_source_file_batch_and_time(landing, ctx):
+    path = landing.drop("t_orders", "a.csv", "order_id,customer,ordered_at,total\n"
+                        "A1,c1,01/02/2024 10:30,1.00\n")
+    cfg = landing.config(CSV_SOURCE)
+    bronze.build(landing.spark, cfg, ctx)
+    row = landing.lake(cfg).read("bronze.t_orders").first()
+    assert row["_source"] == "t_orders"
+    assert row["_source_file"].endswith(str(path))
+    assert (row["_batch_id"], row["_ingest_date"]) == (0, dt.date(2025, 1, 2))
+    assert row["_ingested_at"] == dt.datetime(2025, 1, 2, 3, 4, 5)
+
+
+def test_rerun_ingests_nothing_and_a_new_file_is_picked_up(landing, ctx):
+    header = "order_id,customer,ordered_at,total\n"
+    landing.drop("t_orders", "a.csv", header + "A1,c1,01/02/2024 10:30,1.00\n")
+    cfg = landing.config(CSV_SOURCE)
+    lake = landing.lake(cfg)
+    assert bronze.build(landing.spark, cfg, ctx)["bronze.t_orders"] == 1
+    version = lake.version("bronze.t_orders")
+    assert bronze.build(landing.spark, cfg, ctx) == {}
+    assert lake.version("bronze.t_orders") == version
+    landing.drop("t_orders", "b.csv", header + "B1,c2,02/02/2024 10:30,2.00\n"
+                 "B2,c3,02/02/2024 11:30,3.00\n")
+    assert bronze.build(landing.spark, cfg, ctx)["bronze.t_orders"] == 2
+    ids = sorted(r.order_id for r in lake.read("bronze.t_orders").collect())
+    assert ids == ["A1", "B1", "B2"]
+
+
+def test_csv_header_with_new_column_is_reported_and_positions_follow_the_header(landing, ctx):
+    landing.drop("t_orders", "a.csv", "order_id,channel,customer,ordered_at,total\n"
+                 "A1,web,c1,01/02/2024 10:30,1.00\n")
+    cfg = landing.config(CSV_SOURCE)
+    bronze.build(landing.spark, cfg, ctx)
+    lake = landing.lake(cfg)
+    assert lake.read("bronze.t_orders").select("order_id", "customer").collect() == [
+        Row(order_id="A1", customer="c1")]
+    assert "channel" not in lake.read("bronze.t_orders").columns
+    assert lake.read("bronze._ingest_log").first()["new_columns"] == "channel"
+
+
+@pytest.mark.parametrize("evolve", [False, True])
+def test_json_malformed_wrong_type_and_drift(landing, ctx, evolve):
+    landing.drop("t_events", "e.jsonl",
+                 '{"event_id":"e1","event_ts":"2024-03-01T10:00:00Z","clicks":3}\n'
+                 '{"event_id":"e2","event_ts":"2024-03-01T11:00:00Z","clicks":"many"}\n'
+                 '{"event_id":"e3","event_ts":"2024-03-01T12:00:00Z","clicks":1,"device":"ios"}\n'
+                 '{"event_id":"e4","event_ts":"2024-03-0\n'
+                 "\n")
+    cfg = landing.config(JSON_SOURCE.replace("{evolve}", str(evolve).lower()))
+    bronze.build(landing.spark, cfg, ctx)
+    lake = landing.lake(cfg)
+    kept = {r.event_id: r for r in lake.read("bronze.t_events").collect()}
+    assert sorted(kept) == ["e1", "e3"]
+    assert kept["e1"].event_ts == ts("2024-03-01 10:00:00") and kept["e1"].clicks == 3
+    if evolve:
+        assert (kept["e3"].device, kept["e1"].device) == ("ios", None)
+    else:
+        assert "device" not in lake.read("bronze.t_events").columns
+    reasons = sorted(r.reason for r in lake.read("bronze._quarantine").collect())
+    assert reasons == ["clicks: 'many' is not INT",
+                       "malformed JSON; event_id: required value missing"]
+    log = lake.read("bronze._ingest_log").first()
+    assert (log.rows_read, log.rows_bronze, log.rows_quarantined) == (4, 2, 2)
+    assert log.new_columns == "device"
+
+
+def test_parquet_source_keeps_declared_types(landing, ctx):
+    spark = landing.spark
+    folder = landing.root / "landing" / "t_products"
+    spark.createDataFrame([("S1", "Mug", 3.5), ("S2", None, 1.25)],
+                          "sku STRING, name STRING, price DOUBLE").coalesce(1) \
+        .write.parquet(str(folder))
+    cfg = landing.config("""
+sources:
+  t_products:
+    channel: test
+    entity: product
+    format: parquet
+    location: t_products
+    schema: sku STRING, name STRING, price DOUBLE
+    required: [sku, name]
+    mapping: {sku: sku, name: name, price: price}
+""")
+    bronze.build(spark, cfg, ctx)
+    lake = landing.lake(cfg)
+    assert [tuple(r) for r in lake.read("bronze.t_products").select("sku", "name", "price")
+            .collect()] == [("S1", "Mug", 3.5)]
+    assert lake.read("bronze._quarantine").first()["reason"] == "name: required value missing"
+
+
+def test_unreadable_file_stops_only_its_source_and_writes_nothing_for_it(landing, ctx):
+    landing.drop("t_orders", "broken.csv.gz", b"\x1f\x8b\x08\x00this is not gzip data" * 20)
+    good = gzip.compress(b'{"event_id":"e1","event_ts":"2024-03-01T10:00:00Z","clicks":3}\n')
+    landing.drop("t_events", "e.jsonl.gz", good)
+    cfg = landing.config(CSV_SOURCE + JSON_SOURCE.replace("sources:\n", "").replace(
+        "{evolve}", "false"))
+    with pytest.raises(CrmSparkError, match=r"1 source\(s\) failed.*t_orders"):
+        bronze.build(landing.spark, cfg, ctx)
+    lake = landing.lake(cfg)
+    assert not lake.exists("bronze.t_orders")
+    assert [r.event_id for r in lake.read("bronze.t_events").collect()] == ["e1"]
+    assert [r.source for r in lake.read("bronze._ingest_log").collect()] == ["t_events"]
