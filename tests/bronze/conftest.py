@@ -11,7 +11,7 @@ import pytest
 from crm_spark.config import Config
 from crm_spark.pipeline import RunContext
 from crm_spark.tables import Lake
-from tests.conftest import make_config
+from tests.conftest import make_config, test_overrides
 
 
 @dataclass
@@ -20,12 +20,23 @@ class Landing:
     spark: object
 
     def config(self, sources_yaml: str, extra: list[str] = ()) -> Config:
+        conf, overrides = self._layers(sources_yaml, extra)
+        return make_config(self.root, overrides, conf_files=[conf])
+
+    def cli_args(self, sources_yaml: str, extra: list[str] = ()) -> list[str]:
+        """The same configuration as :meth:`config`, as crm-spark command-line options."""
+        conf, overrides = self._layers(sources_yaml, extra)
+        args = ["--conf", str(conf)]
+        for override in [*test_overrides(self.root), *overrides]:
+            args += ["--set", override]
+        return args
+
+    def _layers(self, sources_yaml: str, extra: list[str]):
         conf = self.root / "sources-test.yml"
         conf.write_text(sources_yaml)
         demo = make_config(self.root).sources
         disabled = [f"sources.{name}.enabled=false" for name in demo]
-        return make_config(self.root, ["run.generate_demo_if_empty=false", *disabled, *extra],
-                           conf_files=[conf])
+        return conf, ["run.generate_demo_if_empty=false", *disabled, *extra]
 
     def drop(self, source: str, name: str, text: str | bytes) -> Path:
         folder = self.root / "landing" / source
