@@ -17,6 +17,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from crm_spark.bronze import parse
 from crm_spark.errors import DataQualityError
 from crm_spark.tables import Lake, Txn
 
@@ -43,39 +44,41 @@ class BatchResult:
     new_columns: tuple[str, ...] = ()
 
 
-def write_batch(lake: Lake, source: str, valid_df: DataFrame, rejected_df: DataFrame,
-                batch_id: int, rows_read: int, files: int, ingested_at: dt.datetime,
-                run_id: str, new_columns: tuple[str, ...] = (),
-                merge_schema: bool = False) -> BatchResult:
+def write_batch(lake: Lake, source: str, checked_df: DataFrame, batch_id: int, rows_read: int,
+                files: int, ingested_at: dt.datetime, run_id: str,
+                new_columns: tuple[str, ...] = (), merge_schema: bool = False) -> BatchResult:
     """Append a batch to ``bronze.<source>``, ``bronze._quarantine`` and ``bronze._ingest_log``.
 
     Args:
-        valid_df: the declared columns plus ``_source`` and ``_source_file``.
-        rejected_df: ``_source``, ``_source_file``, ``raw``, ``reason``.
-        rows_read: lines read from the source for this batch (headers excluded).
+        checked_df: the output of :func:`crm_spark.bronze.parse.check_rows`; it is computed
+            once and both the kept and the quarantined rows are taken from it.
+        rows_read: lines read from the source for this batch (headers excluded), counted
+            independently of the parse.
 
     Raises:
         DataQualityError: when rows read != rows kept + rows quarantined (nothing is written).
     """
     start = time.perf_counter()
     stamp = F.lit(ingested_at).cast("timestamp")
-    valid_df = valid_df.withColumns({
-        "_ingested_at": stamp, "_batch_id": F.lit(batch_id).cast("bigint"),
-        "_ingest_date": F.to_date(stamp)}).persist(StorageLevel.MEMORY_AND_DISK)
-    rejected_df = rejected_df.select(
-        "_source", "_source_file", stamp.alias("_ingested_at"),
-        F.lit(batch_id).cast("bigint").alias("_batch_id"), "raw", "reason",
-    ).persist(StorageLevel.MEMORY_AND_DISK)
+    checked_df = checked_df.withColumns({
+        "_ingested_at": stamp, "_batch_id": F.lit(batch_id).cast("bigint")}) \
+        .persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        kept, quarantined = valid_df.count(), rejected_df.count()
+        counts = {r["is_valid"]: r["count"] for r in checked_df.groupBy(
+            (F.col("reason") == "").alias("is_valid")).count().collect()}
+        kept, quarantined = counts.get(True, 0), counts.get(False, 0)
         if kept + quarantined != rows_read:
             raise DataQualityError(
                 f"bronze.{source} batch {batch_id}: {rows_read} rows read but {kept} kept + "
                 f"{quarantined} quarantined; nothing written")
         table = f"bronze.{source}"
+        valid_df = parse.valid_rows(checked_df).withColumn("_ingest_date", F.to_date(stamp))
         lake.append(valid_df, table, partition_by=["_ingest_date"],
                     txn=Txn(f"{table}", batch_id), merge_schema=merge_schema)
         if quarantined:
+            rejected_df = parse.rejected_rows(checked_df).select(
+                "_source", "_source_file", stamp.alias("_ingested_at"),
+                F.lit(batch_id).cast("bigint").alias("_batch_id"), "raw", "reason")
             lake.append(rejected_df, QUARANTINE, txn=Txn(f"{QUARANTINE}:{source}", batch_id))
         result = BatchResult(source, batch_id, files, rows_read, kept, quarantined,
                              tuple(new_columns))
@@ -85,8 +88,7 @@ def write_batch(lake: Lake, source: str, valid_df: DataFrame, rejected_df: DataF
         )], INGEST_LOG_SCHEMA)
         lake.append(entry, INGEST_LOG, txn=Txn(f"{INGEST_LOG}:{source}", batch_id))
     finally:
-        valid_df.unpersist()
-        rejected_df.unpersist()
+        checked_df.unpersist()
     log.info("bronze.%s batch %d: %d files, %d rows read = %d bronze + %d quarantined (%.1f s)",
              source, batch_id, files, rows_read, kept, quarantined, time.perf_counter() - start)
     return result

@@ -54,61 +54,77 @@ def start_query(spark: SparkSession, lake: Lake, source: Source, ctx: RunContext
 
 def process_batch(lake: Lake, source: Source, ctx: RunContext, batch_df: DataFrame,
                   batch_id: int) -> BatchResult | None:
-    """Parse one micro-batch of a file source and write it exactly once."""
-    lines = batch_df.withColumn("_source", F.lit(source.name)).cache()
-    try:
-        files = lines.select("_source_file").distinct().count()
-        if files == 0:
-            return None
-        if source.spec.format == "parquet":
-            parsed, error, extra = _parquet_rows(lines, source)
-        elif source.spec.format == "csv":
-            parsed, error, extra = _csv_rows(lines, source)
-        else:
-            parsed, error, extra = _json_rows(lines, source)
-        if extra:
-            action = "added to bronze" if source.spec.allow_evolution else \
-                "ignored (set allow_evolution: true to add them)"
-            log.warning("schema drift in %s: new column(s) %s %s", source.name,
-                        ", ".join(extra), action)
-        kept_extra = extra if source.spec.allow_evolution else []
-        rows_read = parsed.count()
-        valid, rejected = parse.split_valid(parsed, source, error, extra=kept_extra)
-        return write_batch(lake, source.name, valid, rejected, batch_id, rows_read, files,
-                           ctx.now(), ctx.run_id, new_columns=tuple(extra),
-                           merge_schema=bool(kept_extra))
-    finally:
-        lines.unpersist()
+    """Parse one micro-batch of a file source and write it exactly once.
 
-
-def _csv_rows(lines: DataFrame, source: Source):
-    has_header = source.spec.options.get("header", "true").lower() == "true"
-    text = lines.withColumnRenamed("value", "line")
-    data = text.where(F.trim("line") != "")
-    if not has_header:
-        header_of = {None: source.column_names}
+    The batch is read twice: once for per-file facts (headers, new JSON keys, the number of
+    rows read), once to parse and write. Rows read are thus counted apart from the parse and
+    reconciled against what it kept and quarantined.
+    """
+    lines = batch_df.withColumn("_source", F.lit(source.name))
+    if source.spec.format != "parquet":
+        lines = lines.withColumnRenamed("value", "line")
+    stats = _file_stats(lines, source)
+    if not stats:
+        return None
+    rows_read = sum(r["rows"] for r in stats)
+    if source.spec.format == "parquet":
+        parsed, error, extra = _parquet_rows(lines, source)
+    elif source.spec.format == "csv":
+        parsed, error, extra = _csv_rows(lines, source, stats)
     else:
+        parsed, error, extra = _json_rows(lines, source, stats)
+    if extra:
+        action = "added to bronze" if source.spec.allow_evolution else \
+            "ignored (set allow_evolution: true to add them)"
+        log.warning("schema drift in %s: new column(s) %s %s", source.name, ", ".join(extra), action)
+    kept_extra = extra if source.spec.allow_evolution else []
+    checked = parse.check_rows(parsed, source, error, extra=kept_extra)
+    return write_batch(lake, source.name, checked, batch_id, rows_read, len(stats), ctx.now(),
+                       ctx.run_id, new_columns=tuple(extra), merge_schema=bool(kept_extra))
+
+
+def _file_stats(lines: DataFrame, source: Source) -> list:
+    """One row per file: ``rows`` (data lines), its CSV ``header``, its undeclared JSON ``keys``."""
+    if source.spec.format == "parquet":
+        return lines.groupBy("_source_file").agg(F.count(F.lit(1)).alias("rows")).collect()
+    is_data = F.trim("line") != ""
+    aggregates = []
+    if source.spec.format == "csv":
         is_header = parse.csv_header_filter(source)
-        delimiter = source.spec.options.get("delimiter", ",")
-        headers = data.where(is_header).select("_source_file", "line").distinct().collect()
-        header_of = {row["_source_file"]: [h.strip().strip('"') for h in row["line"].split(delimiter)]
-                     for row in headers}
-        data = data.where(~is_header)
+        is_data = is_data & ~is_header
+        aggregates.append(F.max(F.when(is_header, F.col("line"))).alias("header"))
+    else:
+        declared = F.array(*[F.lit(c) for c in source.column_names])
+        new_keys = F.array_except(F.coalesce(F.json_object_keys("line"), F.array()), declared)
+        aggregates.append(F.array_distinct(F.flatten(F.collect_set(new_keys))).alias("keys"))
+    return lines.groupBy("_source_file").agg(
+        F.count(F.when(is_data, 1)).alias("rows"), *aggregates).collect()
+
+
+def _csv_rows(lines: DataFrame, source: Source, stats: list):
+    has_header = source.spec.options.get("header", "true").lower() == "true"
+    data = lines.where(F.trim("line") != "")
     declared = source.column_names
+    delimiter = source.spec.options.get("delimiter", ",")
+    header_of = {}
+    if has_header:
+        data = data.where(~parse.csv_header_filter(source))
+        header_of = {r["_source_file"]: tuple(h.strip().strip('"') for h in r["header"].split(delimiter))
+                     for r in stats if r["header"] is not None}
+    headerless = [r["_source_file"] for r in stats if r["_source_file"] not in header_of]
     extra: list[str] = []
     parts = []
-    for header in {tuple(h) for h in header_of.values()}:
-        files = [f for f, h in header_of.items() if tuple(h) == header]
-        group = data if files == [None] else data.where(F.col("_source_file").isin(files))
+    groups = {h: [f for f, fh in header_of.items() if fh == h] for h in set(header_of.values())}
+    if headerless:  # no header line: the declared columns in order
+        groups.setdefault(tuple(declared), []).extend(headerless)
+    for header, files in groups.items():
+        group = data.where(F.col("_source_file").isin(files)) if len(groups) > 1 else data
         parsed = parse.parse_csv(group, source, list(header))
         extra += [h for h in header if h not in declared and h not in extra]
         missing = [F.lit(None).cast("string").alias(c) for c in declared if c not in header]
         parts.append(parsed.select("line", "_source", "_source_file", "_field_count",
                                    *[c for c in header if c in declared or c in extra],
                                    *missing).withColumn("_expected", F.lit(len(header))))
-    if not parts:  # no header at all: every line is a row of the declared columns
-        parts.append(parse.parse_csv(data, source, declared).withColumn(
-            "_expected", F.lit(len(declared))))
     combined = parts[0]
     for part in parts[1:]:
         combined = combined.unionByName(part, allowMissingColumns=True)
@@ -121,13 +137,10 @@ def _csv_rows(lines: DataFrame, source: Source):
     return combined, error, extra
 
 
-def _json_rows(lines: DataFrame, source: Source):
-    data = lines.withColumnRenamed("value", "line").where(F.trim("line") != "")
+def _json_rows(lines: DataFrame, source: Source, stats: list):
+    data = lines.where(F.trim("line") != "")
     parsed = parse.parse_json(data, source.column_names)
-    declared = set(source.column_names)
-    keys = parsed.select(F.explode_outer("_keys").alias("k")).where(
-        ~F.col("k").isin(*declared)).distinct().collect()
-    extra = sorted(r["k"] for r in keys if r["k"] is not None)
+    extra = sorted({k for r in stats for k in (r["keys"] or [])})
     for column in extra:
         parsed = parsed.withColumn(column, F.get_json_object("line", f"$.{column}"))
     error = F.when(F.col("_is_malformed"), F.lit("malformed JSON"))

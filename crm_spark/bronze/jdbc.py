@@ -46,8 +46,8 @@ def ingest_increment(spark: SparkSession, lake: Lake, cfg: Config, ctx: RunConte
     ).cache()
     try:
         rows_read = as_text.count()
-        valid, rejected = parse.split_valid(as_text, source, F.lit(None).cast("string"))
-        return write_batch(lake, source.name, valid, rejected, batch_id, rows_read, 1,
+        checked = parse.check_rows(as_text, source, F.lit(None).cast("string"))
+        return write_batch(lake, source.name, checked, batch_id, rows_read, 1,
                            ctx.now(), ctx.run_id)
     finally:
         as_text.unpersist()

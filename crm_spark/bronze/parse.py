@@ -1,8 +1,8 @@
 """Raw lines -> typed rows of the declared schema, or quarantined lines with their reason.
 
 Every transform here is pure: a batch of lines (``line``, ``_source_file``) goes in, and
-:func:`split_valid` returns the typed rows and the rejected ones, so that rows read = rows kept
-+ rows quarantined by construction.
+:func:`check_rows` types them and gives each its reason for rejection; :func:`valid_rows` and
+:func:`rejected_rows` split on that reason.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def parse_csv(lines_df: DataFrame, source: Source, header: list[str]) -> DataFra
 def parse_json(lines_df: DataFrame, names: list[str]) -> DataFrame:
     """Parse JSON lines into STRING columns ``names`` (numbers keep their text).
 
-    Adds: one STRING column per name, ``_is_malformed``, ``_keys`` (the line's top-level keys).
+    Adds: one STRING column per name and ``_is_malformed``.
     """
     schema = ", ".join([f"`{n}` STRING" for n in names] + ["`_corrupt` STRING"])
     parsed = F.from_json(F.col("line"), schema, {"columnNameOfCorruptRecord": "_corrupt",
@@ -56,7 +56,6 @@ def parse_json(lines_df: DataFrame, names: list[str]) -> DataFrame:
     malformed = ~is_object | parsed.getField("_corrupt").isNotNull() | parsed.isNull()
     return lines_df.select(
         "*", malformed.alias("_is_malformed"),
-        F.when(~malformed, F.json_object_keys(F.col("line"))).alias("_keys"),
         *[F.when(~malformed, parsed.getField(n)).alias(n) for n in names],
     )
 
@@ -76,9 +75,9 @@ def typed_value(raw: Column, type_: str, fmt: str | None) -> Column:
     return text.try_cast(type_.lower())
 
 
-def split_valid(parsed_df: DataFrame, source: Source, structure_error: Column,
-                extra: list[str] = ()) -> tuple[DataFrame, DataFrame]:
-    """Type every declared column and route each line to bronze or quarantine.
+def check_rows(parsed_df: DataFrame, source: Source, structure_error: Column,
+               extra: list[str] = ()) -> DataFrame:
+    """Type every declared column and give each line its reason for rejection ("" = valid).
 
     Args:
         parsed_df: lines with one STRING column per declared name plus ``line`` and lineage.
@@ -87,29 +86,34 @@ def split_valid(parsed_df: DataFrame, source: Source, structure_error: Column,
         extra: undeclared STRING columns to keep (schema evolution).
 
     Returns:
-        (valid rows: declared columns typed + lineage; rejected: lineage + raw + reason)
+        The declared columns typed, ``extra``, ``_source``, ``_source_file``, ``raw`` and
+        ``reason``; :func:`valid_rows` and :func:`rejected_rows` split it.
     """
     typed, problems = [], [structure_error]
     required = set(source.spec.required)
     for column in source.columns:
         raw = F.col(column.name)
-        value = typed_value(raw, column.type, source.spec.formats.get(column.name))
-        typed.append(value.alias(f"__t_{column.name}"))
-        has_text = raw.isNotNull() & (F.trim(raw) != "")
         fmt = source.spec.formats.get(column.name)
+        value = typed_value(raw, column.type, fmt)
+        typed.append(value.alias(column.name))
+        has_text = raw.isNotNull() & (F.trim(raw) != "")
         expected = f"{column.type} ({fmt})" if fmt else column.type
         problems.append(F.when(has_text & value.isNull(), F.concat(
             F.lit(f"{column.name}: '"), F.substring(raw, 1, 40), F.lit(f"' is not {expected}"))))
         if column.name in required:
             problems.append(F.when(~has_text, F.lit(f"{column.name}: required value missing")))
-    checked = parsed_df.select(
-        "*", F.concat_ws("; ", *problems).alias("_reason"), *typed)
-    lineage = ["_source", "_source_file"]
-    valid = checked.where(F.col("_reason") == "").select(
-        *[F.col(f"__t_{n}").alias(n) for n in source.column_names], *extra, *lineage)
-    rejected = checked.where(F.col("_reason") != "").select(
-        *lineage, F.col("line").alias("raw"), F.col("_reason").alias("reason"))
-    return valid, rejected
+    return parsed_df.select(
+        *typed, *extra, "_source", "_source_file", F.col("line").alias("raw"),
+        F.concat_ws("; ", *problems).alias("reason"))
+
+
+def valid_rows(checked_df: DataFrame) -> DataFrame:
+    """The rows without a reason, without the raw line."""
+    return checked_df.where(F.col("reason") == "").drop("raw", "reason")
+
+
+def rejected_rows(checked_df: DataFrame) -> DataFrame:
+    return checked_df.where(F.col("reason") != "").select("_source", "_source_file", "raw", "reason")
 
 
 def _regex_escape(text: str) -> str:
