@@ -60,6 +60,27 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks")
 
 
+GLOBAL_WITH_VALUE = {"--conf", "--set", "--env"}
+
+
+def job_main(command: str, argv: Sequence[str]) -> int:
+    """Entry point of the ``jobs/`` scripts: run ``command`` with ``argv``, where the global
+    options (--conf, --set, --env, -v) may appear anywhere, as spark-submit users write them."""
+    global_args, command_args = [], []
+    items = iter(argv)
+    for arg in items:
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_WITH_VALUE:
+            global_args.append(arg)
+            if "=" not in arg:
+                global_args.append(next(items, ""))
+        elif arg in ("-v", "--verbose"):
+            global_args.append(arg)
+        else:
+            command_args.append(arg)
+    return main([*global_args, command, *command_args])
+
+
 def configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

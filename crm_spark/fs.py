@@ -41,3 +41,20 @@ def delete(spark: SparkSession, uri: str) -> None:
     fs, path = _fs_and_path(spark, uri)
     if fs.exists(path):
         fs.delete(path, True)
+
+
+def list_dir(spark: SparkSession, uri: str) -> list[tuple[str, bool]]:
+    """(full path, is a folder) of every entry directly under ``uri``."""
+    fs, path = _fs_and_path(spark, uri)
+    if not fs.exists(path):
+        return []
+    return sorted((s.getPath().toString(), bool(s.isDirectory())) for s in fs.listStatus(path))
+
+
+def rename(spark: SparkSession, source: str, target: str) -> None:
+    """Move a file, creating the target's folder."""
+    fs, path = _fs_and_path(spark, source)
+    target_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(target)
+    fs.mkdirs(target_path.getParent())
+    if not fs.rename(path, target_path):
+        raise OSError(f"could not move {source} to {target}")

@@ -1,11 +1,12 @@
-"""spark-submit entry point for the whole flow.
+"""spark-submit entry point for the whole flow (`crm-spark run`).
 
-    spark-submit jobs/run_pipeline.py [--conf FILE]... [--set key=value]... [--env cluster]
+    spark-submit jobs/run_pipeline.py [--conf FILE]... [--set key=value]...
+        [--env cluster] [options of `crm-spark run`]
 """
 
 import sys
 
-from crm_spark.cli import main
+from crm_spark.cli import job_main
 
 if __name__ == "__main__":
-    sys.exit(main([*sys.argv[1:], "run"]))
+    sys.exit(job_main("run", sys.argv[1:]))

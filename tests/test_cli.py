@@ -40,3 +40,12 @@ def test_unknown_command_is_rejected():
     result = crm_spark("fly")
     assert result.returncode == 2
     assert "invalid choice: 'fly'" in result.stderr
+
+
+def test_jobs_accept_global_options_anywhere(tmp_path):
+    bad = tmp_path / "mine.yml"
+    bad.write_text("lake:\n  rot: x\n")
+    result = subprocess.run([sys.executable, str(PROJECT / "jobs" / "ingest_bronze.py"),
+                             "--source", "crm_contacts", "--conf", str(bad)],
+                            cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert_one_line_error(result, "mine.yml: lake.rot: unknown key")

@@ -95,20 +95,16 @@ def _csv_field(value: Column) -> Column:
 
 
 def _rename_parts(spark: SparkSession, staging: str, target: str, name: str, ext: str) -> None:
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path
-    hfs = path(staging).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    hfs.mkdirs(path(target))
-    for part_dir in hfs.listStatus(path(staging)):
-        dir_name = part_dir.getPath().getName()
-        if not dir_name.startswith("part="):
+    """``staging/part=K/part-*`` -> ``target/<name>-K.<ext>`` (one file per part)."""
+    for folder, is_dir in fs.list_dir(spark, staging):
+        part = folder.rstrip("/").rsplit("/", 1)[-1]
+        if not (is_dir and part.startswith("part=")):
             continue
-        number = int(dir_name.split("=", 1)[1])
-        files = [s.getPath() for s in hfs.listStatus(part_dir.getPath())
-                 if s.getPath().getName().startswith("part-")]
-        for i, file in enumerate(sorted(files, key=lambda p: p.getName())):
+        number = int(part.split("=", 1)[1])
+        files = [f for f, d in fs.list_dir(spark, folder) if not d and "/part-" in f]
+        for i, file in enumerate(sorted(files)):
             suffix = f"-{i}" if i else ""
-            hfs.rename(file, path(f"{target}/{name}-{number:03d}{suffix}.{ext}"))
+            fs.rename(spark, file, f"{target}/{name}-{number:03d}{suffix}.{ext}")
     fs.delete(spark, staging)
 
 
@@ -117,12 +113,8 @@ def write_truth(spark: SparkSession, df: DataFrame, out_dir: str, name: str) -> 
     staging = f"{out_dir}/_staging_{name}"
     (df.orderBy(*df.columns[:2]).coalesce(1).write.mode("overwrite").option("header", True)
      .option("escape", '"').csv(staging))  # RFC 4180 quoting, as every CSV reader expects
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path
-    hfs = path(staging).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     fs.delete(spark, f"{out_dir}/{name}")
-    hfs.mkdirs(path(f"{out_dir}/{name}"))
-    for status in hfs.listStatus(path(staging)):
-        if status.getPath().getName().startswith("part-"):
-            hfs.rename(status.getPath(), path(f"{out_dir}/{name}/{name}.csv"))
+    for file, is_dir in fs.list_dir(spark, staging):
+        if not is_dir and file.rsplit("/", 1)[-1].startswith("part-"):
+            fs.rename(spark, file, f"{out_dir}/{name}/{name}.csv")
     fs.delete(spark, staging)
