@@ -8,6 +8,7 @@ file not seen before and stops (batch runs); a processing-time trigger keeps it 
 from __future__ import annotations
 
 import logging
+import time
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -63,9 +64,12 @@ def process_batch(lake: Lake, source: Source, ctx: RunContext, batch_df: DataFra
     lines = batch_df.withColumn("_source", F.lit(source.name))
     if source.spec.format != "parquet":
         lines = lines.withColumnRenamed("value", "line")
+    started = time.perf_counter()
     stats = _file_stats(lines, source)
     if not stats:
         return None
+    log.info("bronze.%s batch %d: %d file(s) scanned in %.1f s", source.name, batch_id,
+             len(stats), time.perf_counter() - started)
     rows_read = sum(r["rows"] for r in stats)
     if source.spec.format == "parquet":
         parsed, error, extra = _parquet_rows(lines, source)
