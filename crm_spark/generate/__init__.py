@@ -154,8 +154,7 @@ def _order_exports(persons: DataFrame, order_df: DataFrame, line_df: DataFrame,
         "person_id", "in_loyalty",
         systems._source_id("A", seed, "shop", "person_id", "zero").alias("account_id"),
         systems._source_id("L", seed, "loyalty", "person_id", "zero").alias("member_id"),
-        F.concat(F.lit("S"), F.lpad(draws.integer(1, 40, seed, "loy:store", "person_id")
-                                    .cast("string"), 3, "0")).alias("store_id"))
+        systems.home_store(seed).alias("store_id"))
     totals = line_df.groupBy("order_id").agg(
         F.round(F.sum(F.col("quantity") * F.col("unit_price")), 2).alias("total"))
     shop = order_df.where("channel = 'shop'").join(ids, "person_id", "inner")

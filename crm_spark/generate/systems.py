@@ -81,11 +81,17 @@ def loyalty_members(persons: DataFrame, gen: GenerateConfig) -> DataFrame:
         _missing(F.col("address.postcode"), 0.1, seed, "loy:pc_na", *key).alias("postcode"),
         _missing(F.date_format("birth_date", "yyyy-MM-dd"), 0.3, seed, "loy:dob_na", *key)
         .alias("birth_date"),
-        F.concat(F.lit("S"), F.lpad(draws.integer(1, 40, seed, "loy:store", "person_id")
-                                    .cast("string"), 3, "0")).alias("store_id"),
+        home_store(seed).alias("store_id"),
         F.date_format("created_at", "yyyy-MM-dd").alias("joined_on"),
         F.date_format("updated_at", TS_FORMAT).alias("updated_at"),
     )
+
+
+def home_store(seed: int) -> Column:
+    """A person's home store (``S001``-``S040``): the loyalty card's store and the store of
+    their in-store purchases."""
+    return F.concat(F.lit("S"), F.lpad(draws.integer(1, 40, seed, "loy:store", "person_id")
+                                       .cast("string"), 3, "0"))
 
 
 def _with_copies(persons: DataFrame, gen: GenerateConfig, system: str) -> DataFrame:
