@@ -102,9 +102,12 @@ def check_rows(parsed_df: DataFrame, source: Source, structure_error: Column,
             F.lit(f"{column.name}: '"), F.substring(raw, 1, 40), F.lit(f"' is not {expected}"))))
         if column.name in required:
             problems.append(F.when(~has_text, F.lit(f"{column.name}: required value missing")))
+    reason = F.concat_ws("; ", *problems)
+    # The raw line is only kept for rejected rows: most rows pass, and the checked rows are
+    # persisted while bronze and quarantine are written.
     return parsed_df.select(
-        *typed, *extra, "_source", "_source_file", F.col("line").alias("raw"),
-        F.concat_ws("; ", *problems).alias("reason"))
+        *typed, *extra, "_source", "_source_file",
+        F.when(reason != "", F.col("line")).alias("raw"), reason.alias("reason"))
 
 
 def valid_rows(checked_df: DataFrame) -> DataFrame:
