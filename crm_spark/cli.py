@@ -46,6 +46,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep running; pick up new files every ingest.trigger_seconds "
                              "until Ctrl-C / SIGTERM")
 
+    commands.add_parser("silver", help="cleanse, standardise and merge what bronze gained into silver")
+    resolve = commands.add_parser("resolve", help="link contacts into customers with stable ids, "
+                                                  "build the golden record, key the facts")
+    resolve.add_argument("--retrain", action="store_true",
+                         help="train the matching model again instead of reusing the saved one")
+
+    evaluate = commands.add_parser("evaluate", help="measure a stage against ground truth")
+    evaluate.add_argument("what", choices=["identity"], help="what to evaluate")
+    evaluate.add_argument("--truth", required=True,
+                          help="CSV with a header: source, source_id and true_id (or person_id, cluster)")
+    evaluate.add_argument("--source", help="the source of every truth row when the file has no source column")
+    evaluate.add_argument("--id-column", default="source_id", help="the truth column holding the source id")
+    evaluate.add_argument("--true-column", help="the truth column holding the true person id")
+    evaluate.add_argument("--no-mlflow", action="store_true", help="do not log the metrics to MLflow")
+
     commands.add_parser("tables", help="list every table with its version, rows and last write")
     commands.add_parser("setup", help="pre-fetch the Delta JARs and configured packages with mvn")
     return parser
@@ -88,7 +103,7 @@ def configure_logging(verbose: bool) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    for noisy in ("py4j", "urllib3", "alembic", "git"):
+    for noisy in ("py4j", "urllib3", "alembic", "git", "splink"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -195,6 +210,47 @@ def cmd_ingest(args, cfg: Config) -> int:
     return 0
 
 
+def _run_one(stage_name: str, args, cfg: Config) -> int:
+    from crm_spark import pipeline
+
+    spark = _session(cfg)
+    ctx = new_context(args, cfg)
+    stage = next(s for s in pipeline.stages() if s.name == stage_name)
+    print(pipeline.format_summary(pipeline.run_stages(spark, cfg, ctx, [stage])))
+    return 0
+
+
+def cmd_silver(args, cfg: Config) -> int:
+    return _run_one("silver", args, cfg)
+
+
+def cmd_resolve(args, cfg: Config) -> int:
+    if args.retrain:
+        from dataclasses import replace
+
+        cfg = replace(cfg, identity=replace(cfg.identity, retrain=True))
+    return _run_one("resolve", args, cfg)
+
+
+def cmd_evaluate(args, cfg: Config) -> int:
+    from crm_spark.identity import evaluate
+    from crm_spark.tables import Lake
+
+    spark = _session(cfg)
+    truth_df = evaluate.read_truth(spark, args.truth, args.source, args.id_column, args.true_column)
+    quality = evaluate.evaluate_identity(Lake(spark, cfg.lake.root), truth_df)
+    for name, value in quality.as_metrics().items():
+        print(f"{name:<22} {value:>14,.6g}")
+    if not args.no_mlflow:
+        from crm_spark.models import tracking
+
+        run_id = tracking.log_evaluation(cfg, "identity", {"truth": args.truth,
+                                                           "threshold": cfg.identity.threshold},
+                                         quality.as_metrics())
+        print(f"logged to MLflow run {run_id} ({cfg.mlflow.tracking_uri})")
+    return 0
+
+
 def cmd_tables(args, cfg: Config) -> int:
     from crm_spark.tables import Lake
 
@@ -228,6 +284,9 @@ COMMANDS = {
     "generate": cmd_generate,
     "run": cmd_run,
     "ingest": cmd_ingest,
+    "silver": cmd_silver,
+    "resolve": cmd_resolve,
+    "evaluate": cmd_evaluate,
     "tables": cmd_tables,
     "setup": cmd_setup,
 }

@@ -35,6 +35,8 @@ MASTER_PATTERN = re.compile(
     r"^(local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?|spark://[^\s/]+(:[0-9]+)?(,[^\s/]+)*|yarn"
     r"|k8s://\S+)$"
 )
+# the regions whose numbering plans crm_spark.silver.standardise knows
+PHONE_REGIONS = ("GB", "IE", "US", "CA", "DE", "FR", "NL", "ES", "IT")
 MEMORY_PATTERN = re.compile(r"^[1-9][0-9]*[kmgt]?$", re.IGNORECASE)
 
 
@@ -128,6 +130,8 @@ class SourceConfig:
     required: tuple[str, ...] = ()
     allow_evolution: bool = False
     enabled: bool = True
+    # orders, store sales, web events: the contact source whose ids customer_ref/account_id hold
+    customer_source: str | None = None
     # jdbc only: the password comes from the environment variable named here
     table: str | None = None
     watermark: str | None = None
@@ -152,6 +156,50 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
+class SilverConfig:
+    default_region: str
+    email_ignore_dots: tuple[str, ...] = ()
+    email_plus_tags: tuple[str, ...] = ()
+    email_domain_aliases: Mapping[str, str] = field(default_factory=dict)
+    session_gap_minutes: int = 30
+
+    def __post_init__(self):
+        if self.default_region not in PHONE_REGIONS:
+            raise InvalidValue("default_region", f"'{self.default_region}' is not one of "
+                                                 f"{', '.join(PHONE_REGIONS)}")
+        if self.session_gap_minutes < 1:
+            raise InvalidValue("session_gap_minutes", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    threshold: float
+    deterministic_keys: tuple[str, ...]
+    blocking: tuple[tuple[str, ...], ...]
+    training_blocking: tuple[tuple[str, ...], ...]
+    source_trust: tuple[str, ...]
+    survivorship: Mapping[str, str] = field(default_factory=dict)
+    max_pairs_for_u: int = 1_000_000
+    probabilistic: bool = True
+    seed: int = 42
+    retrain: bool = False
+    id_prefix: str = "C"
+
+    def __post_init__(self):
+        if not 0.0 < self.threshold < 1.0:
+            raise InvalidValue("threshold", "must be a probability in (0, 1)")
+        unknown = set(self.deterministic_keys) - {"email", "phone", "login"}
+        if unknown:
+            raise InvalidValue("deterministic_keys", f"unknown key(s) {sorted(unknown)}; "
+                                                     "use email, phone, login")
+        rules = {"trust", "recent", "frequent"}
+        for attribute, rule in self.survivorship.items():
+            if rule not in rules:
+                raise InvalidValue("survivorship", f"{attribute}: '{rule}' is not one of "
+                                                   f"{', '.join(sorted(rules))}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     generate_demo_if_empty: bool
     as_of: dt.date | None = None
@@ -164,6 +212,8 @@ class Config:
     mlflow: MlflowConfig
     generate: GenerateConfig
     ingest: IngestConfig
+    silver: SilverConfig
+    identity: IdentityConfig
     run: RunConfig
     sources: Mapping[str, SourceConfig] = field(default_factory=dict)
     files: tuple[str, ...] = ()

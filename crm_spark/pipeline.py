@@ -53,9 +53,13 @@ class StageReport:
 
 def stages() -> list[Stage]:
     """The stages that exist so far, in flow order (imported lazily: each pulls in Spark code)."""
-    from crm_spark import bronze
+    from crm_spark import bronze, identity, silver
 
-    return [Stage("ingest", bronze.build, "landing files and JDBC sources -> bronze")]
+    return [
+        Stage("ingest", bronze.build, "landing files and JDBC sources -> bronze"),
+        Stage("silver", silver.build, "bronze -> standardised, deduplicated silver tables"),
+        Stage("resolve", identity.build, "contacts -> customers, golden record, facts keyed"),
+    ]
 
 
 def generate_demo(spark: SparkSession, cfg: Config) -> dict[str, int]:

@@ -53,11 +53,12 @@ def build_spark(cfg: Config) -> SparkSession:
         .config("spark.sql.session.timeZone", "UTC")
     )
     prefetched = local_jars(spark_cfg, packages)
-    if prefetched:
-        builder = builder.config("spark.jars", ",".join(prefetched))
-    elif delta_version == installed_delta_version():
+    jars = [*prefetched, *linkage_jars()]
+    if jars:
+        builder = builder.config("spark.jars", ",".join(jars))
+    if not prefetched and delta_version == installed_delta_version():
         builder = configure_spark_with_delta_pip(builder, extra_packages=list(spark_cfg.packages))
-    else:
+    elif not prefetched:
         # configure_spark_with_delta_pip always asks for the pip package's own version.
         builder = builder.config("spark.jars.packages", ",".join(packages))
     if spark_cfg.repositories:
@@ -78,6 +79,16 @@ def build_spark(cfg: Config) -> SparkSession:
         ) from e
     spark.sparkContext.setLogLevel(spark_cfg.log_level)
     return spark
+
+
+def linkage_jars() -> list[str]:
+    """The string-similarity UDFs (Jaro-Winkler, ...) that Splink's Spark backend calls; they
+    ship inside the splink wheel."""
+    try:
+        from splink.backends.spark import similarity_jar_location
+    except ImportError:
+        return []
+    return [similarity_jar_location()]
 
 
 def _is_local(master: str) -> bool:

@@ -126,6 +126,31 @@ class Lake:
             merge.execute()
         log.info("merged into %s on %s", table, ", ".join(keys))
 
+    def sync(self, df: DataFrame, table: str, keys: Sequence[str], compare: Sequence[str],
+             delete_missing: bool = True, scope: str | None = None) -> None:
+        """Make the table equal ``df`` while touching only rows that differ: update a key whose
+        ``compare`` columns changed (null-safe), insert new keys, and (``delete_missing``)
+        delete keys ``df`` no longer has. Other columns (e.g. a ``resolved_at``) keep their
+        old value on rows whose ``compare`` columns did not change.
+
+        Args:
+            scope: optional SQL over ``t`` limiting which target rows may be deleted.
+        """
+        if not self.exists(table):
+            self.append(df, table)
+            return
+        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in compare)
+        merge = (
+            DeltaTable.forPath(self.spark, self.path(table)).alias("t")
+            .merge(df.alias("s"), on)
+            .whenMatchedUpdateAll(condition=changed)
+            .whenNotMatchedInsertAll()
+        )
+        if delete_missing:
+            merge = merge.whenNotMatchedBySourceDelete(condition=scope)
+        merge.execute()
+
     def delete(self, table: str, condition: str | Column, txn: Txn | None = None) -> None:
         """Delete the rows matching ``condition`` (a SQL string or a Column)."""
         if not self.exists(table):

@@ -73,3 +73,25 @@ def spark_fn(spark):
 @pytest.fixture
 def lake(spark, tmp_path) -> Lake:
     return Lake(spark, str(tmp_path / "lake"))
+
+
+DEMO_PERSONS = 400
+
+
+@pytest.fixture(scope="session")
+def demo_lake(spark, tmp_path_factory):
+    """A tiny generated data set run through every stage once; tests read what it produced.
+
+    Returns:
+        (config, lake, stage reports)
+    """
+    import datetime as dt
+
+    from crm_spark import pipeline
+
+    root = tmp_path_factory.mktemp("demo")
+    cfg = make_config(root, [f"generate.persons={DEMO_PERSONS}", "generate.seed=11"])
+    pipeline.generate_demo(spark, cfg)
+    ctx = pipeline.RunContext("demo", dt.datetime(2025, 1, 1, tzinfo=dt.UTC), cfg.generate.end_date)
+    reports = pipeline.run_stages(spark, cfg, ctx, pipeline.stages())
+    return cfg, Lake(spark, cfg.lake.root), reports

@@ -7,7 +7,7 @@ each order's value ~ Gamma(P, nu), so a person's mean order value is P / nu.
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from crm_spark.config import GenerateConfig
@@ -63,7 +63,7 @@ def build_persons(spark: SparkSession, gen: GenerateConfig) -> DataFrame:
     in_crm = draws.chance(0.7, seed, "in_crm", pid)
     in_shop = draws.chance(0.6, seed, "in_shop", pid)
     in_loyalty = draws.chance(0.35, seed, "in_loyalty", pid)
-    return base.select(
+    persons = base.select(
         pid,
         first.alias("first_name"),
         last.alias("last_name"),
@@ -89,6 +89,7 @@ def build_persons(spark: SparkSession, gen: GenerateConfig) -> DataFrame:
         draws.chance(0.75, seed, "email_optin", pid).alias("email_opt_in"),
         draws.chance(0.3, seed, "sms_optin", pid).alias("sms_opt_in"),
     )
+    return with_unique_email(persons)
 
 
 def _email(first: Column, last: Column, seed: int, pid: Column) -> Column:
@@ -98,6 +99,28 @@ def _email(first: Column, last: Column, seed: int, pid: Column) -> Column:
     number = F.when(draws.chance(0.6, seed, "email_num", pid), draws.digits(4, seed, "email_n", pid))
     domain = draws.pick(EMAIL_DOMAINS, seed, "email_domain", pid)
     return F.concat(local, F.coalesce(number, F.lit("")), F.lit("@"), domain)
+
+
+def with_unique_email(persons: DataFrame) -> DataFrame:
+    """Give the second and later holders of one mailbox a number, as mail providers do.
+
+    Two people never share a mailbox, but drawn names (50 x 60) and domains repeat, so
+    ``first.last@domain`` would. The mailbox is compared as Gmail delivers it (dots ignored,
+    googlemail = gmail); candidates end either without digits or with four, so appending the
+    rank (2, 3, ...) cannot produce another candidate's address.
+    """
+    local = F.substring_index("email", "@", 1)
+    domain = F.substring_index("email", "@", -1)
+    is_gmail = domain.isin("gmail.com", "googlemail.com")
+    mailbox = F.when(is_gmail, F.concat(F.regexp_replace(local, r"\.", ""), F.lit("@gmail.com"))
+                     ).otherwise(F.col("email"))
+    holders = Window.partitionBy(mailbox).orderBy("person_id")
+    rank = F.row_number().over(holders)
+    return persons.withColumn(
+        "email",
+        F.when(rank == 1, F.col("email")).otherwise(
+            F.concat(local, rank.cast("string"), F.lit("@"), domain)),
+    )
 
 
 def _ascii_lower(name: Column) -> Column:

@@ -73,6 +73,10 @@ def load_sources(cfg: Config, only: str | None = None) -> list[Source]:
     for name, spec in sorted(cfg.sources.items()):
         if (only is None and not spec.enabled) or (only is not None and name != only):
             continue
+        referenced = cfg.sources.get(spec.customer_source) if spec.customer_source else None
+        if spec.customer_source and (referenced is None or referenced.entity != "contact"):
+            raise ConfigError(f"sources.{name}.customer_source: '{spec.customer_source}' is not a "
+                              "contact source in the configuration")
         sources.append(validate_source(name, spec, cfg.lake.landing))
     return sources
 

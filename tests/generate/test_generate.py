@@ -148,3 +148,15 @@ def test_same_seed_gives_identical_files(spark, base_config, tmp_path):
     assert files_a == files_b and files_a
     for rel in files_a:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+
+
+def test_no_two_persons_share_a_mailbox(generated):
+    root, _ = generated
+    mailboxes = {}
+    for person in truth(root, "persons"):
+        local, domain = person["email"].split("@")
+        if domain in ("gmail.com", "googlemail.com"):
+            local, domain = local.replace(".", ""), "gmail.com"
+        mailboxes.setdefault(f"{local}@{domain}", set()).add(person["person_id"])
+    shared = {box: ids for box, ids in mailboxes.items() if len(ids) > 1}
+    assert not shared, list(shared.items())[:3]

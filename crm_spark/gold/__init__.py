@@ -1,0 +1,1 @@
+"""Gold: the tables analysts open first."""

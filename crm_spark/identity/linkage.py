@@ -1,0 +1,128 @@
+"""Probabilistic (Fellegi-Sunter) matching of contact records with Splink on Spark.
+
+The model: per-field comparisons with graded agreement levels (Jaro-Winkler on names with
+term-frequency adjustment for common names, exact and fuzzy e-mail, phone, date of birth,
+postcode and city), u probabilities from random pairs, m probabilities by EM on blocked pairs
+without labels. The trained model is a JSON document kept in ``silver.identity_model`` so a
+later run reuses it (and explains its scores) unless ``identity.retrain`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from crm_spark.config import IdentityConfig
+from crm_spark.pipeline import RunContext
+from crm_spark.tables import Lake
+
+log = logging.getLogger(__name__)
+
+MODEL = "silver.identity_model"
+MODEL_PARAMS = "silver.identity_model_params"
+LINK_COLUMNS = ("record_id", "first_name_match", "last_name_match", "email_match", "email_local",
+                "phone", "birth_date", "postcode", "postcode_match", "city_match")
+
+
+def settings(cfg: IdentityConfig) -> dict:
+    """The Splink settings: comparisons and the blocking rules for prediction."""
+    import splink.comparison_library as cl
+    from splink import SettingsCreator, block_on
+
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="record_id",
+        comparisons=[
+            cl.NameComparison("first_name_match").configure(term_frequency_adjustments=True),
+            cl.NameComparison("last_name_match").configure(term_frequency_adjustments=True),
+            cl.EmailComparison("email_match"),
+            cl.ExactMatch("phone"),
+            cl.DateOfBirthComparison("birth_date", input_is_string=False),
+            cl.PostcodeComparison("postcode"),
+            cl.ExactMatch("city_match").configure(term_frequency_adjustments=True),
+        ],
+        blocking_rules_to_generate_predictions=[block_on(*rule) for rule in cfg.blocking],
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=False,
+    ).get_settings("spark").as_dict()
+
+
+def score_pairs(spark: SparkSession, lake: Lake, records_df: DataFrame, cfg: IdentityConfig,
+                ctx: RunContext) -> DataFrame:
+    """Pairs of records with their match probability at or above ``cfg.threshold``.
+
+    Args:
+        records_df: one row per record with :data:`LINK_COLUMNS`.
+
+    Returns:
+        ``record_id_l, record_id_r, match_probability`` (each pair once).
+    """
+    from splink import Linker, SparkAPI
+
+    db_api = SparkAPI(spark_session=spark, break_lineage_method="persist",
+                      num_partitions_on_repartition=max(2, spark.sparkContext.defaultParallelism))
+    records = db_api.register(records_df.select(*LINK_COLUMNS))
+    saved = None if cfg.retrain else load_model(lake)
+    if saved is not None:
+        log.info("identity: reusing the model trained by run %s", saved["run_id"])
+        model = json.loads(saved["settings_json"])
+        model["blocking_rules_to_generate_predictions"] = settings(cfg)[
+            "blocking_rules_to_generate_predictions"]
+        linker = Linker(records, model)
+    else:
+        linker = Linker(records, settings(cfg))
+        train(linker, cfg)
+        save_model(lake, linker, ctx)
+    start = time.perf_counter()
+    predictions = linker.inference.predict(threshold_match_probability=cfg.threshold)
+    pairs_df = predictions.as_spark_dataframe().select(
+        "record_id_l", "record_id_r", F.col("match_probability").cast("double"))
+    log.info("identity: scored candidate pairs in %.1f s", time.perf_counter() - start)
+    return pairs_df
+
+
+def train(linker, cfg: IdentityConfig) -> None:
+    """u from random pairs, lambda from the deterministic rules, m by EM per training rule."""
+    from splink import block_on
+
+    start = time.perf_counter()
+    deterministic = [block_on(column) for column in ("email_match", "phone")]
+    linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.8)
+    linker.training.estimate_u_using_random_sampling(max_pairs=cfg.max_pairs_for_u, seed=cfg.seed)
+    for rule in cfg.training_blocking:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on(*rule), estimate_without_term_frequencies=True)
+    log.info("identity: trained the matching model in %.1f s", time.perf_counter() - start)
+
+
+def save_model(lake: Lake, linker, ctx: RunContext) -> None:
+    """Keep the model JSON and its m/u table (one row per comparison level)."""
+    model = linker.misc.save_model_to_json()
+    spark = lake.spark
+    model_df = spark.createDataFrame(
+        [(ctx.run_id, ctx.now(), json.dumps(model, sort_keys=True))],
+        "run_id STRING, trained_at TIMESTAMP, settings_json STRING")
+    lake.append(model_df, MODEL)
+    rows = []
+    for comparison in model["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level.get("is_null_level"):
+                continue
+            m, u = level.get("m_probability"), level.get("u_probability")
+            rows.append((ctx.run_id, comparison["output_column_name"], level["label_for_charts"],
+                         m, u, (m / u) if m and u else None))
+    params_df = spark.createDataFrame(
+        rows, "run_id STRING, comparison STRING, level STRING, m_probability DOUBLE, "
+              "u_probability DOUBLE, bayes_factor DOUBLE")
+    lake.append(params_df, MODEL_PARAMS)
+
+
+def load_model(lake: Lake):
+    """The latest saved model row, or None."""
+    if not lake.exists(MODEL):
+        return None
+    return lake.read(MODEL).orderBy(F.col("trained_at").desc(), F.col("run_id").desc()).first()

@@ -1,0 +1,1 @@
+"""Customer-lifetime-value models fitted by maximum likelihood (pure numpy/scipy)."""
