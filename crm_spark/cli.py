@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     resolve.add_argument("--retrain", action="store_true",
                          help="train the matching model again instead of reusing the saved one")
 
+    gold = commands.add_parser("gold", help="compute the gold tables for one as-of date")
+    gold.add_argument("--as-of", type=dt.date.fromisoformat,
+                      help="as-of date (YYYY-MM-DD); default: the day of the latest order")
+
     evaluate = commands.add_parser("evaluate", help="measure a stage against ground truth")
     evaluate.add_argument("what", choices=["identity"], help="what to evaluate")
     evaluate.add_argument("--truth", required=True,
@@ -232,6 +236,10 @@ def cmd_resolve(args, cfg: Config) -> int:
     return _run_one("resolve", args, cfg)
 
 
+def cmd_gold(args, cfg: Config) -> int:
+    return _run_one("gold", args, cfg)
+
+
 def cmd_evaluate(args, cfg: Config) -> int:
     from crm_spark.identity import evaluate
     from crm_spark.tables import Lake
@@ -286,6 +294,7 @@ COMMANDS = {
     "ingest": cmd_ingest,
     "silver": cmd_silver,
     "resolve": cmd_resolve,
+    "gold": cmd_gold,
     "evaluate": cmd_evaluate,
     "tables": cmd_tables,
     "setup": cmd_setup,

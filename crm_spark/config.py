@@ -200,6 +200,33 @@ class IdentityConfig:
 
 
 @dataclass(frozen=True)
+class GoldConfig:
+    churn_window_days: int = 90
+    profile_fields: tuple[str, ...] = ("first_name", "city", "country")
+    rfm_segments: Mapping[str, Any] = field(default_factory=dict)   # empty: the built-in map
+    attribution_lookback_days: int = 30
+    attribution_half_life_days: float = 7.0
+    journey_max_steps: int = 8
+    segments_k_min: int = 2
+    segments_k_max: int = 6
+    seed: int = 42
+    affinity_min_support: float = 0.01
+    affinity_min_confidence: float = 0.1
+
+    def __post_init__(self):
+        allowed = {"first_name", "last_name", "email", "phone", "street", "city", "postcode",
+                   "country", "birth_date"}
+        unknown = sorted(set(self.profile_fields) - allowed)
+        if unknown:
+            raise InvalidValue("profile_fields", f"unknown field(s) {unknown}; use {sorted(allowed)}")
+        for name in ("churn_window_days", "attribution_lookback_days", "journey_max_steps"):
+            if getattr(self, name) < 1:
+                raise InvalidValue(name, "must be at least 1")
+        if not 2 <= self.segments_k_min <= self.segments_k_max:
+            raise InvalidValue("segments_k_min", "need 2 <= segments_k_min <= segments_k_max")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     generate_demo_if_empty: bool
     as_of: dt.date | None = None
@@ -214,6 +241,7 @@ class Config:
     ingest: IngestConfig
     silver: SilverConfig
     identity: IdentityConfig
+    gold: GoldConfig
     run: RunConfig
     sources: Mapping[str, SourceConfig] = field(default_factory=dict)
     files: tuple[str, ...] = ()

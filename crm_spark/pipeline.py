@@ -53,12 +53,13 @@ class StageReport:
 
 def stages() -> list[Stage]:
     """The stages that exist so far, in flow order (imported lazily: each pulls in Spark code)."""
-    from crm_spark import bronze, identity, silver
+    from crm_spark import bronze, gold, identity, silver
 
     return [
         Stage("ingest", bronze.build, "landing files and JDBC sources -> bronze"),
         Stage("silver", silver.build, "bronze -> standardised, deduplicated silver tables"),
         Stage("resolve", identity.build, "contacts -> customers, golden record, facts keyed"),
+        Stage("gold", gold.build, "silver -> customer 360, RFM, cohorts, KPIs, attribution, journeys"),
     ]
 
 

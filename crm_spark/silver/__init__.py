@@ -119,3 +119,23 @@ def write_progress(lake: Lake, ctx: RunContext, rows: list[tuple[str, str, int]]
         "table STRING, source STRING, last_batch_id BIGINT, run_id STRING, updated_at TIMESTAMP",
     )
     lake.merge_upsert(progress_df, PROGRESS, ["table", "source"])
+
+
+def empty_table(spark: SparkSession, table: str, cfg: Config) -> DataFrame:
+    """An empty frame with the columns and types of a silver table, for readers of a table
+    that no source feeds (its contract is what the silver transform produces)."""
+    if table == "silver.customers":
+        from crm_spark.identity.golden import golden_records
+
+        contacts_df = empty_table(spark, CONTACTS, cfg).withColumn("customer_id", F.lit(None).cast("string"))
+        return golden_records(contacts_df, cfg.identity).withColumn(
+            "resolved_at", F.lit(None).cast("timestamp"))
+    spec = next((s for s in FACTS if s.table == table), None)
+    if spec is None and table != CONTACTS:
+        raise ValueError(f"{table} is not a silver table")
+    entity = "contact" if spec is None else spec.entities[0]
+    columns = ", ".join(f"`{c.name}` {c.type}" for c in ENTITIES[entity])
+    rows_df = spark.createDataFrame(
+        [], f"source STRING, source_channel STRING, customer_source STRING, {columns}, "
+            "_batch_id BIGINT, _ingested_at TIMESTAMP")
+    return transform(rows_df, cfg, spec)

@@ -1,0 +1,130 @@
+"""Product affinity: association rules "customers who buy X also buy Y" from purchase baskets.
+
+A basket is the distinct skus with a positive quantity of one purchase (an order with revenue > 0,
+``crm_spark.gold.sales.order_revenue``) dated on or before ``as_of``; returned or cancelled lines
+(quantity <= 0) are not bought items. Rules come from Spark ML's FP-Growth (Han et al. 2000):
+``support`` is the share of baskets holding antecedent and consequent, ``confidence`` =
+support(antecedent + consequent) / support(antecedent) and ``lift`` = confidence /
+support(consequent), all over the baskets that are mined.
+
+Baskets with more than ``max_items_per_basket`` distinct skus are left out of the mining (and of
+the support's denominator): they are wholesale or bulk orders that say little about what goes
+together, and the frequent-itemset search grows exponentially with basket size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from pyspark.ml.fpm import FPGrowth
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from crm_spark.gold.sales import order_revenue
+
+log = logging.getLogger(__name__)
+
+
+def baskets_of(lines_df: DataFrame, orders_df: DataFrame, as_of: dt.date,
+               max_items_per_basket: int = 50) -> DataFrame:
+    """One basket per purchase up to ``as_of`` (module doc).
+
+    Args:
+        lines_df: silver.order_lines; requires ``channel, order_id, sku, quantity, amount``.
+        orders_df: silver.orders (as ``order_revenue``).
+        as_of: last UTC order date included.
+        max_items_per_basket: larger baskets are dropped.
+
+    Returns:
+        ``channel, order_id, items`` (ARRAY<STRING>, distinct skus, sorted); purchases without a
+        positive line have no basket.
+    """
+    purchases_df = order_revenue(orders_df, lines_df, as_of).filter(F.col("is_purchase")).select(
+        "channel", "order_id")
+    bought_df = lines_df.filter((F.col("quantity") > 0) & F.col("sku").isNotNull()).select(
+        "channel", "order_id", "sku")
+    return (
+        bought_df.alias("l").join(purchases_df.alias("p"), on=["channel", "order_id"], how="left_semi")
+        .groupBy("channel", "order_id")
+        .agg(F.array_sort(F.collect_set("sku")).alias("items"))
+        .filter(F.size("items") <= int(max_items_per_basket))
+        .select("channel", "order_id", "items")
+    )
+
+
+def association_rules(baskets_df: DataFrame, min_support: float = 0.01,
+                      min_confidence: float = 0.1) -> DataFrame:
+    """Fit FP-Growth on ``baskets_df`` and return its rules (this runs Spark jobs).
+
+    Args:
+        baskets_df: requires ``items`` (ARRAY<STRING> of distinct values).
+        min_support: least share of baskets holding a rule's items.
+        min_confidence: least confidence of a rule.
+
+    Returns:
+        ``antecedent`` (ARRAY<STRING>, sorted), ``consequent`` (STRING), ``support, confidence,
+        lift`` (DOUBLE).
+    """
+    model = FPGrowth(itemsCol="items", minSupport=float(min_support),
+                     minConfidence=float(min_confidence)).fit(baskets_df)
+    log.info("fp-growth fitted (min_support=%s, min_confidence=%s)", min_support, min_confidence)
+    # FP-Growth rules always have a single-item consequent.
+    return model.associationRules.select(
+        F.array_sort("antecedent").alias("antecedent"), F.col("consequent")[0].alias("consequent"),
+        *[F.col(c).cast("double").alias(c) for c in ("support", "confidence", "lift")])
+
+
+def with_product_names(rules_df: DataFrame, products_df: DataFrame) -> DataFrame:
+    """Add the antecedent's product names (same order as its skus) and the consequent's name and
+    category; skus missing from ``products_df`` get null names.
+
+    Args:
+        rules_df: ``association_rules`` output.
+        products_df: silver.products; requires ``sku`` (unique), ``name, category``.
+
+    Returns:
+        ``rules_df``'s columns plus ``antecedent_names`` (ARRAY<STRING>), ``consequent_name``,
+        ``consequent_category``.
+    """
+    products = products_df.select("sku", "name", "category")
+    rule_key = ["antecedent", "consequent", "support", "confidence", "lift"]
+    named_df = (
+        rules_df.select(*rule_key, F.posexplode("antecedent").alias("pos", "sku")).alias("r")
+        .join(products.alias("p"), on="sku", how="left")
+        .groupBy(*rule_key)
+        .agg(F.array_sort(F.collect_list(F.struct("pos", "name"))).alias("named"))
+        .withColumn("antecedent_names", F.transform("named", lambda n: n["name"]))
+    )
+    return named_df.alias("r").join(
+        products.select(F.col("sku").alias("consequent"), F.col("name").alias("consequent_name"),
+                        F.col("category").alias("consequent_category")).alias("c"),
+        on="consequent", how="left",
+    ).select(*rule_key, "antecedent_names", "consequent_name", "consequent_category")
+
+
+def product_affinity(lines_df: DataFrame, orders_df: DataFrame, products_df: DataFrame, as_of: dt.date,
+                     min_support: float = 0.01, min_confidence: float = 0.1,
+                     max_items_per_basket: int = 50) -> DataFrame:
+    """gold.product_affinity: association rules between products bought together.
+
+    Args:
+        lines_df: silver.order_lines (as ``baskets_of``).
+        orders_df: silver.orders (as ``order_revenue``).
+        products_df: silver.products (as ``with_product_names``).
+        as_of: last UTC order date included.
+        min_support: least share of baskets holding a rule's items.
+        min_confidence: least confidence of a rule.
+        max_items_per_basket: larger baskets are not mined (module doc).
+
+    Returns:
+        ``antecedent`` (ARRAY<STRING> of skus, sorted), ``consequent`` (STRING sku), ``support,
+        confidence, lift`` (DOUBLE), ``antecedent_names`` (ARRAY<STRING>), ``consequent_name``,
+        ``consequent_category``, ``as_of`` (DATE); one row per rule. Top rules are an orderBy on
+        ``lift`` or ``confidence``.
+    """
+    baskets_df = baskets_of(lines_df, orders_df, as_of, max_items_per_basket)
+    rules_df = association_rules(baskets_df, min_support, min_confidence)
+    return with_product_names(rules_df, products_df).select(
+        "antecedent", "consequent", "support", "confidence", "lift", "antecedent_names", "consequent_name",
+        "consequent_category", F.lit(as_of).cast("date").alias("as_of"))
