@@ -83,7 +83,10 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
     written = {}
     for name, step in steps():
         start = time.perf_counter()
-        table_df = step(inputs, cfg).persist()
+        table_df = step(inputs, cfg)
+        if table_df is None:
+            continue
+        table_df = table_df.persist()
         inputs.tables[name] = table_df
         rows = table_df.count()
         lake.overwrite(table_df, f"gold.{name}", partition_by=["as_of"],
@@ -91,5 +94,6 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
         written[f"gold.{name}"] = rows
         log.info("gold.%s: %d rows in %.1f s", name, rows, time.perf_counter() - start)
     for name, _ in steps():
-        inputs.tables[name].unpersist()
+        if name in inputs.tables:
+            inputs.tables[name].unpersist()
     return written

@@ -160,7 +160,9 @@ def journeys(web_events_df: DataFrame, email_events_df: DataFrame, sales_df: Dat
         .filter(F.size("touches") > 0)
         .filter(F.col("converted") | (F.col("last_touch_micros") + lookback <= _horizon_micros(as_of)))
         .withColumn("channels", F.transform("touches", lambda t: t["channel"]))
-        .withColumn("channels", F.filter("channels", lambda c, i: (i == 0) | (c != F.col("channels")[i - 1])))
+        # get() is null before the first element, where [] would fail under ANSI mode.
+        .withColumn("channels", F.filter("channels",
+                                         lambda c, i: (i == 0) | (c != F.get(F.col("channels"), i - 1))))
         .withColumn("channels", F.slice("channels", F.greatest(F.size("channels") - max_steps + 1, F.lit(1)),
                                         int(max_steps)))
     )

@@ -3,10 +3,15 @@ before it, and returns one table (``as_of`` included)."""
 
 from __future__ import annotations
 
+import logging
+
 from pyspark.sql import DataFrame
 
 from crm_spark.config import Config
-from crm_spark.gold import attribution, cohorts, customer360, kpis, rfm, sales
+from crm_spark.errors import DataQualityError
+from crm_spark.gold import affinity, attribution, cohorts, customer360, journeys, kpis, rfm, sales, segments
+
+log = logging.getLogger(__name__)
 
 
 def sales_step(inputs, cfg: Config) -> DataFrame:
@@ -46,6 +51,42 @@ def campaign_performance_step(inputs, cfg: Config) -> DataFrame:
                                             inputs["attribution"], inputs.as_of)
 
 
+def journeys_step(inputs, cfg: Config) -> DataFrame:
+    return journeys.journeys(inputs["web_events"], inputs["email_events"], inputs["sales"], inputs.as_of,
+                             cfg.gold.attribution_lookback_days, cfg.gold.journey_max_steps)
+
+
+def funnel_step(inputs, cfg: Config) -> DataFrame:
+    rfm_segments = inputs["rfm"].select("customer_id", "segment")
+    return journeys.funnel(inputs["web_events"], inputs["sales"], inputs.as_of, rfm_segments)
+
+
+def affinity_step(inputs, cfg: Config) -> DataFrame:
+    return affinity.product_affinity(inputs["order_lines"], inputs["orders"], inputs["products"], inputs.as_of,
+                                     cfg.gold.affinity_min_support, cfg.gold.affinity_min_confidence)
+
+
+def segments_step(inputs, cfg: Config) -> DataFrame | None:
+    """gold.segments; keeps the profiles for the next step. Too few customers to cluster: no
+    segments this run (logged), rather than a failed gold build."""
+    features = segments.segment_features(inputs["rfm"], inputs["web_events"], inputs["email_events"],
+                                         inputs.as_of)
+    try:
+        assignments, profiles, k, silhouettes = segments.behavioural_segments(
+            features, cfg.gold.segments_k_min, cfg.gold.segments_k_max, cfg.gold.seed)
+    except DataQualityError as e:
+        log.warning("gold.segments not computed: %s", e)
+        return None
+    log.info("gold.segments: k=%d chosen by silhouette %s", k,
+             ", ".join(f"k={key}: {value:.3f}" for key, value in sorted(silhouettes.items())))
+    inputs.tables["_segment_profiles"] = profiles
+    return assignments
+
+
+def segment_profiles_step(inputs, cfg: Config) -> DataFrame | None:
+    return inputs.tables.pop("_segment_profiles", None)
+
+
 def customer_360_step(inputs, cfg: Config) -> DataFrame:
     return customer360.customer_360(
         inputs["customers"], inputs["sales"], inputs["web_events"], inputs["email_events"],
@@ -61,5 +102,10 @@ STEPS = [
     ("kpi_monthly", kpi_monthly_step),
     ("attribution", attribution_step),
     ("campaign_performance", campaign_performance_step),
+    ("journeys", journeys_step),
+    ("funnel", funnel_step),
+    ("product_affinity", affinity_step),
+    ("segments", segments_step),
+    ("segment_profiles", segment_profiles_step),
     ("customer_360", customer_360_step),
 ]
