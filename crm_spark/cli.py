@@ -56,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     gold.add_argument("--as-of", type=dt.date.fromisoformat,
                       help="as-of date (YYYY-MM-DD); default: the day of the latest order")
 
+    train = commands.add_parser("train", help="train a model, log it to MLflow, register it as challenger")
+    train.add_argument("model", choices=["churn", "clv", "recs"])
+    train.add_argument("--as-of", type=dt.date.fromisoformat, help="as-of date (default: latest order day)")
+    promote = commands.add_parser("promote", help="make the challenger the champion if it is better")
+    promote.add_argument("name", choices=["crm_churn", "crm_clv", "crm_recs"])
+    score = commands.add_parser("score", help="score customers with the champion models")
+    score.add_argument("--model", action="append", choices=["crm_churn", "crm_clv", "crm_recs"],
+                       help="only this model (repeatable; default: every model with a champion)")
+    score.add_argument("--as-of", type=dt.date.fromisoformat, help="as-of date (default: latest order day)")
+
     evaluate = commands.add_parser("evaluate", help="measure a stage against ground truth")
     evaluate.add_argument("what", choices=["identity"], help="what to evaluate")
     evaluate.add_argument("--truth", required=True,
@@ -240,6 +250,38 @@ def cmd_gold(args, cfg: Config) -> int:
     return _run_one("gold", args, cfg)
 
 
+def cmd_train(args, cfg: Config) -> int:
+    from crm_spark.models import train
+
+    spark = _session(cfg)
+    result = train.train(spark, cfg, new_context(args, cfg), args.model)
+    for name, value in result.items():
+        if not name.startswith("champion_"):
+            print(f"{name:<28} {value:>14,.6g}")
+    return 0
+
+
+def cmd_promote(args, cfg: Config) -> int:
+    from crm_spark.models import tracking
+    from crm_spark.models.train import PROMOTION_METRIC
+
+    metric, higher = PROMOTION_METRIC[args.name]
+    promoted, reason = tracking.promote(cfg, args.name, metric, higher)
+    print(f"{args.name}: {reason}")
+    return 0
+
+
+def cmd_score(args, cfg: Config) -> int:
+    from crm_spark import pipeline, scoring
+
+    spark = _session(cfg)
+    ctx = new_context(args, cfg)
+    start = time.perf_counter()
+    written = scoring.build(spark, cfg, ctx, tuple(args.model or ()))
+    print(pipeline.format_summary([pipeline.StageReport("score", time.perf_counter() - start, written)]))
+    return 0
+
+
 def cmd_evaluate(args, cfg: Config) -> int:
     from crm_spark.identity import evaluate
     from crm_spark.tables import Lake
@@ -295,6 +337,9 @@ COMMANDS = {
     "silver": cmd_silver,
     "resolve": cmd_resolve,
     "gold": cmd_gold,
+    "train": cmd_train,
+    "promote": cmd_promote,
+    "score": cmd_score,
     "evaluate": cmd_evaluate,
     "tables": cmd_tables,
     "setup": cmd_setup,

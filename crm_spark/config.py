@@ -210,8 +210,8 @@ class GoldConfig:
     segments_k_min: int = 2
     segments_k_max: int = 6
     seed: int = 42
-    affinity_min_support: float = 0.01
-    affinity_min_confidence: float = 0.1
+    affinity_min_support: float = 0.001
+    affinity_min_confidence: float = 0.05
 
     def __post_init__(self):
         allowed = {"first_name", "last_name", "email", "phone", "street", "city", "postcode",
@@ -224,6 +224,36 @@ class GoldConfig:
                 raise InvalidValue(name, "must be at least 1")
         if not 2 <= self.segments_k_min <= self.segments_k_max:
             raise InvalidValue("segments_k_min", "need 2 <= segments_k_min <= segments_k_max")
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    auto_promote: bool = True
+    churn_horizon_days: int = 90
+    churn_validation_days: int = 90       # training as_of = validation as_of - this
+    churn_max_candidates: int = 4
+    clv_holdout_days: int = 180
+    clv_time_unit: str = "days"
+    clv_horizon_days: int = 365
+    clv_discount_rate_annual: float = 0.10
+    recs_top_n: int = 10
+    recs_k: int = 10
+    recs_rank: int = 16
+    recs_reg_param: float = 0.1
+    recs_alpha: float = 10.0
+    recs_max_iter: int = 10
+    recs_exclude_purchased: bool = True
+    recs_test_days: int = 90
+    recs_weights: Mapping[str, float] = field(default_factory=dict)
+    seed: int = 42
+
+    def __post_init__(self):
+        for name in ("churn_horizon_days", "churn_validation_days", "clv_holdout_days", "clv_horizon_days",
+                     "recs_top_n", "recs_k", "recs_test_days"):
+            if getattr(self, name) < 1:
+                raise InvalidValue(name, "must be at least 1")
+        if self.clv_time_unit not in ("days", "weeks"):
+            raise InvalidValue("clv_time_unit", "must be days or weeks")
 
 
 @dataclass(frozen=True)
@@ -242,6 +272,7 @@ class Config:
     silver: SilverConfig
     identity: IdentityConfig
     gold: GoldConfig
+    models: ModelsConfig
     run: RunConfig
     sources: Mapping[str, SourceConfig] = field(default_factory=dict)
     files: tuple[str, ...] = ()

@@ -1,15 +1,26 @@
-"""Every MLflow call of the project: experiments, runs, metrics (and, with the models, the
-registry). Training and evaluation code return values; this module logs them."""
+"""Every MLflow call of the project: experiments, runs, metrics, models, the registry and its
+aliases. Training and evaluation code return values; this module logs, registers and loads.
+
+Registered names: ``crm_churn``, ``crm_clv``, ``crm_recs``. A training run registers a new
+version with alias ``challenger``; :func:`promote` moves ``champion`` to it when it beats the
+current champion on the challenger's own validation data (the champion is scored on the same
+rows during training and logged as ``champion_<metric>``).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from crm_spark.config import Config
+from crm_spark.errors import CrmSparkError
 
 log = logging.getLogger(__name__)
+
+CHALLENGER, CHAMPION = "challenger", "champion"
+MODEL_NAMES = ("crm_churn", "crm_clv", "crm_recs")
 
 
 def _client(cfg: Config):
@@ -19,6 +30,7 @@ def _client(cfg: Config):
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     if mlflow.get_experiment_by_name(cfg.mlflow.experiment) is None:
         artifacts = cfg.mlflow.artifact_location
         location = artifacts if "://" in artifacts else Path(artifacts).resolve().as_uri()
@@ -37,3 +49,146 @@ def log_evaluation(cfg: Config, subject: str, params: Mapping[str, object],
         mlflow.log_params({k: str(v) for k, v in params.items()})
         mlflow.log_metrics(dict(metrics))
     return run.info.run_id
+
+
+@contextlib.contextmanager
+def training_run(cfg: Config, name: str, params: Mapping[str, object],
+                 input_versions: Mapping[str, int]) -> Iterator[object]:
+    """A run for training ``name``: tags, params, the Delta versions of its inputs."""
+    mlflow = _client(cfg)
+    with mlflow.start_run(run_name=f"train-{name}") as run:
+        mlflow.set_tags({"crm_spark.kind": "training", "crm_spark.model": name,
+                         "crm_spark.config_hash": cfg.digest})
+        mlflow.log_params({k: str(v) for k, v in params.items()})
+        mlflow.log_params({f"input_version.{t}": v for t, v in input_versions.items()})
+        yield run
+
+
+def log_metrics(cfg: Config, metrics: Mapping[str, float]) -> None:
+    import math
+
+    mlflow = _client(cfg)
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items()
+                        if v is not None and not math.isnan(float(v))})
+
+
+def log_dict(cfg: Config, values: Mapping, artifact_file: str) -> None:
+    _client(cfg).log_dict(dict(values), artifact_file)
+
+
+def log_pyfunc_model(cfg: Config, python_model, signature_input, signature_output,
+                     artifacts: Mapping[str, str] | None = None) -> str:
+    """Log a Python-function model that carries the crm_spark package as code; returns its URI."""
+    import crm_spark
+
+    mlflow = _client(cfg)
+    from mlflow.models import infer_signature
+
+    info = mlflow.pyfunc.log_model(
+        name="model", python_model=python_model, artifacts=dict(artifacts or {}),
+        signature=infer_signature(signature_input, signature_output),
+        code_paths=[str(Path(crm_spark.__file__).parent)],
+        pip_requirements=_requirements())
+    return info.model_uri
+
+
+def log_spark_model(cfg: Config, model, signature_input, signature_output) -> str:
+    """Log a Spark ML model (loadable with mlflow.spark or as a pyfunc / Spark UDF)."""
+    _client(cfg)
+    import mlflow.spark
+    from mlflow.models import infer_signature
+
+    info = mlflow.spark.log_model(model, name="model",
+                                  signature=infer_signature(signature_input, signature_output),
+                                  pip_requirements=_requirements())
+    return info.model_uri
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{package}=={version(package)}" for package in
+            ("pyspark", "mlflow", "pandas", "numpy", "scipy", "pyarrow")]
+
+
+def register(cfg: Config, model_uri: str, name: str) -> int:
+    """Register ``model_uri`` as a new version of ``name`` with alias ``challenger``."""
+    mlflow = _client(cfg)
+    version = mlflow.register_model(model_uri, name)
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias(name, CHALLENGER, version.version)
+    log.info("registered %s version %s as %s", name, version.version, CHALLENGER)
+    return int(version.version)
+
+
+def alias_version(cfg: Config, name: str, alias: str):
+    """The model version behind ``name@alias``, or None."""
+    mlflow = _client(cfg)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow.MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def run_metrics(cfg: Config, run_id: str) -> dict[str, float]:
+    return dict(_client(cfg).MlflowClient().get_run(run_id).data.metrics)
+
+
+def promote(cfg: Config, name: str, metric: str, higher_is_better: bool = True) -> tuple[bool, str]:
+    """Move ``champion`` to the ``challenger`` version when it is better on the challenger's
+    validation data, or when there is no champion yet.
+
+    Returns:
+        (promoted, reason).
+
+    Raises:
+        CrmSparkError: ``name`` has no challenger.
+    """
+    challenger = alias_version(cfg, name, CHALLENGER)
+    if challenger is None:
+        raise CrmSparkError(f"models:/{name}@{CHALLENGER} does not exist; run `crm-spark train` first")
+    champion = alias_version(cfg, name, CHAMPION)
+    metrics = run_metrics(cfg, challenger.run_id)
+    if metric not in metrics:
+        raise CrmSparkError(f"{name} version {challenger.version} logged no metric '{metric}'")
+    new = metrics[metric]
+    if champion is not None and champion.version == challenger.version:
+        return False, f"version {challenger.version} is already the champion"
+    if champion is not None:
+        old = metrics.get(f"champion_{metric}")
+        if old is not None and (new <= old if higher_is_better else new >= old):
+            return False, (f"challenger version {challenger.version} {metric}={new:.4f} does not beat "
+                           f"champion version {champion.version} ({old:.4f}) on the same validation data")
+    _client(cfg).MlflowClient().set_registered_model_alias(name, CHAMPION, challenger.version)
+    before = f"version {champion.version}" if champion else "no champion"
+    return True, f"champion is now version {challenger.version} ({metric}={new:.4f}; before: {before})"
+
+
+def model_uri(name: str, alias: str) -> str:
+    return f"models:/{name}@{alias}"
+
+
+def load_pyfunc(cfg: Config, name: str, alias: str = CHAMPION):
+    """``models:/name@alias`` as a Python-function model, with a one-line error when missing."""
+    mlflow = _client(cfg)
+    _require_alias(cfg, name, alias)
+    return mlflow.pyfunc.load_model(model_uri(name, alias))
+
+
+def load_spark_model(cfg: Config, name: str, alias: str = CHAMPION):
+    """``models:/name@alias`` as the Spark ML model it was logged as."""
+    _client(cfg)
+    _require_alias(cfg, name, alias)
+    import mlflow.spark
+
+    return mlflow.spark.load_model(model_uri(name, alias))
+
+
+def _require_alias(cfg: Config, name: str, alias: str) -> None:
+    if name not in MODEL_NAMES:
+        raise CrmSparkError(f"unknown model '{name}' (known: {', '.join(MODEL_NAMES)})")
+    if alias_version(cfg, name, alias) is None:
+        raise CrmSparkError(f"models:/{name}@{alias} does not exist; train it (`crm-spark train "
+                            f"{name.removeprefix('crm_')}`) and promote it (`crm-spark promote {name}`)")

@@ -40,12 +40,14 @@ def standardise_contacts(raw_df: DataFrame, cfg: SilverConfig) -> DataFrame:
                                      cfg.email_domain_aliases)
     postcode = st.postcode_of("postcode", region)
     recorded_at = F.coalesce("updated_at", "created_at", "_ingested_at")
-    return raw_df.select(
+    named_df = raw_df.withColumns({"_first": st.name_forms_of(first_raw), "_last": st.name_forms_of(last_raw),
+                                   "_city": st.name_forms_of("city")})
+    return named_df.select(
         "source", "source_id", F.col("source_channel").alias("channel"),
-        st.display_name_of(first_raw).alias("first_name"),
-        st.display_name_of(last_raw).alias("last_name"),
-        st.match_name_of(first_raw).alias("first_name_match"),
-        st.match_name_of(last_raw).alias("last_name_match"),
+        F.col("_first.display").alias("first_name"),
+        F.col("_last.display").alias("last_name"),
+        F.col("_first.match").alias("first_name_match"),
+        F.col("_last.match").alias("last_name_match"),
         email.alias("email"),
         email_match.alias("email_match"),
         F.substring_index(email_match, "@", 1).alias("email_local"),
@@ -53,8 +55,8 @@ def standardise_contacts(raw_df: DataFrame, cfg: SilverConfig) -> DataFrame:
         st.phone_e164_of("phone", region).alias("phone"),
         st.is_phone_valid("phone", region).alias("is_phone_valid"),
         st.clean_text("street").alias("street"),
-        st.display_name_of("city").alias("city"),
-        st.match_name_of("city").alias("city_match"),
+        F.col("_city.display").alias("city"),
+        F.col("_city.match").alias("city_match"),
         postcode.alias("postcode"),
         F.regexp_replace(postcode, " ", "").alias("postcode_match"),
         st.is_postcode_valid("postcode", region).alias("is_postcode_valid"),

@@ -9,6 +9,7 @@ region's numbering plan is invalid, not repaired.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import pandas as pd
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.functions import pandas_udf
-from pyspark.sql.types import StringType
+from pyspark.sql.types import StringType, StructField, StructType
 
 _ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
@@ -61,35 +62,46 @@ def clean_text(column: Column | str) -> Column:
     return F.when(text != "", text)
 
 
-@pandas_udf(StringType())
-def unicode_nfc(values: pd.Series) -> pd.Series:
-    return values.map(lambda v: unicodedata.normalize("NFC", v) if isinstance(v, str) else v)
+def _display(value):
+    if not isinstance(value, str):
+        return None
+    text = unicodedata.normalize("NFC", value)
+    if text in (text.upper(), text.lower()):
+        # all upper or all lower: initial capitals; mixed case (McDonald) is kept
+        text = "".join(part[:1].upper() + part[1:].lower() for part in re.split(r"(\W)", text))
+    return text
 
 
-@pandas_udf(StringType())
-def unicode_fold(values: pd.Series) -> pd.Series:
+def _fold(value):
     """Decompose, drop accents and anything but letters, lower-case: the matching form."""
-    def fold(value):
-        if not isinstance(value, str):
-            return None
-        decomposed = unicodedata.normalize("NFKD", value)
-        letters = "".join(c for c in decomposed if c.isalpha() or c == " ")
-        folded = " ".join(letters.lower().split())
-        return folded or None
-    return values.map(fold)
+    if not isinstance(value, str):
+        return None
+    decomposed = unicodedata.normalize("NFKD", value)
+    letters = "".join(c for c in decomposed if c.isalpha() or c == " ")
+    return " ".join(letters.lower().split()) or None
+
+
+NAME_FORMS = StructType([StructField("display", StringType()), StructField("match", StringType())])
+
+
+@pandas_udf(NAME_FORMS)
+def _name_forms(values: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame({"display": values.map(_display), "match": values.map(_fold)})
+
+
+def name_forms_of(column: Column | str) -> Column:
+    """A struct of the display form (NFC, trimmed, initial capitals only for all-upper or
+    all-lower text, accents kept) and the matching form (accents folded, lower case, letters and
+    single spaces only) of a name, in one pass through Python."""
+    return _name_forms(clean_text(column))
 
 
 def display_name_of(column: Column | str) -> Column:
-    """A name for display: NFC, trimmed; all-upper or all-lower text gets initial capitals,
-    mixed case (``McDonald``) is kept; accents are kept."""
-    text = unicode_nfc(clean_text(column))
-    is_one_case = (text == F.upper(text)) | (text == F.lower(text))
-    return F.when(is_one_case, F.initcap(text)).otherwise(text)
+    return name_forms_of(column)["display"]
 
 
 def match_name_of(column: Column | str) -> Column:
-    """A name for matching: accents folded, lower case, letters and single spaces only."""
-    return unicode_fold(clean_text(column))
+    return name_forms_of(column)["match"]
 
 
 def split_full_name(column: Column | str) -> tuple[Column, Column]:
