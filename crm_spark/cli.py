@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     gold.add_argument("--as-of", type=dt.date.fromisoformat,
                       help="as-of date (YYYY-MM-DD); default: the day of the latest order")
 
+    features = commands.add_parser("features", help="compute point-in-time customer features")
+    features.add_argument("--as-of", type=dt.date.fromisoformat,
+                          help="as-of date (default: latest order day)")
     train = commands.add_parser("train", help="train a model, log it to MLflow, register it as challenger")
     train.add_argument("model", choices=["churn", "clv", "recs"])
     train.add_argument("--as-of", type=dt.date.fromisoformat, help="as-of date (default: latest order day)")
@@ -250,6 +253,10 @@ def cmd_gold(args, cfg: Config) -> int:
     return _run_one("gold", args, cfg)
 
 
+def cmd_features(args, cfg: Config) -> int:
+    return _run_one("features", args, cfg)
+
+
 def cmd_train(args, cfg: Config) -> int:
     from crm_spark.models import train
 
@@ -337,6 +344,7 @@ COMMANDS = {
     "silver": cmd_silver,
     "resolve": cmd_resolve,
     "gold": cmd_gold,
+    "features": cmd_features,
     "train": cmd_train,
     "promote": cmd_promote,
     "score": cmd_score,

@@ -53,13 +53,17 @@ class StageReport:
 
 def stages() -> list[Stage]:
     """The stages that exist so far, in flow order (imported lazily: each pulls in Spark code)."""
-    from crm_spark import bronze, gold, identity, silver
+    from crm_spark import bronze, gold, identity, scoring, silver
+    from crm_spark.models import train
 
     return [
         Stage("ingest", bronze.build, "landing files and JDBC sources -> bronze"),
         Stage("silver", silver.build, "bronze -> standardised, deduplicated silver tables"),
         Stage("resolve", identity.build, "contacts -> customers, golden record, facts keyed"),
         Stage("gold", gold.build, "silver -> customer 360, RFM, cohorts, KPIs, attribution, journeys"),
+        Stage("features", train.build_features, "point-in-time customer features"),
+        Stage("train", train.train_all, "churn, CLV and recommendation models -> MLflow registry"),
+        Stage("score", scoring.build, "champion models -> churn and CLV scores, recommendations"),
     ]
 
 

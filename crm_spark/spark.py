@@ -78,7 +78,20 @@ def build_spark(cfg: Config) -> SparkSession:
             "or add a reachable Maven mirror under spark.repositories"
         ) from e
     spark.sparkContext.setLogLevel(spark_cfg.log_level)
+    _quiet_known_warnings(spark)
     return spark
+
+
+def _quiet_known_warnings(spark: SparkSession) -> None:
+    """Global rankings (RFM quintiles, ALS id indexing) run one window over all rows on
+    purpose; Spark warns once per call, which buries the progress lines."""
+    try:
+        jvm = spark.sparkContext._jvm
+        level = jvm.org.apache.logging.log4j.Level.ERROR
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+            "org.apache.spark.sql.execution.window.WindowExec", level)
+    except Exception:  # a cluster with another logging backend: keep its warnings
+        log.debug("could not lower the WindowExec log level")
 
 
 def linkage_jars() -> list[str]:

@@ -132,6 +132,10 @@ def alias_version(cfg: Config, name: str, alias: str):
         return None
 
 
+def run_params(cfg: Config, run_id: str) -> dict[str, str]:
+    return dict(_client(cfg).MlflowClient().get_run(run_id).data.params)
+
+
 def run_metrics(cfg: Config, run_id: str) -> dict[str, float]:
     return dict(_client(cfg).MlflowClient().get_run(run_id).data.metrics)
 

@@ -24,7 +24,7 @@ from crm_spark.tables import Lake
 log = logging.getLogger(__name__)
 
 PROMOTION_METRIC = {"crm_clv": ("rmse_purchases", False), "crm_churn": ("roc_auc", True),
-                    "crm_recs": ("map_at_k", True)}
+                    "crm_recs": ("als_map_at_k", True)}
 
 
 def as_of_for(lake: Lake, ctx: RunContext) -> dt.date:
@@ -70,8 +70,7 @@ def fit_from_params(params: dict[str, float]) -> clv.ClvFit:
 
 
 def train_clv(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, float]:
-    """Fit on the calibration period, measure the holdout, refit on everything up to ``as_of``
-    for scoring, log, register, promote."""
+    """Fit on the calibration period, measure the holdout, log, register, promote."""
     lake = Lake(spark, cfg.lake.root)
     as_of = as_of_for(lake, ctx)
     calibration_end = as_of - dt.timedelta(days=cfg.models.clv_holdout_days)
@@ -86,22 +85,22 @@ def train_clv(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, fl
         old_fit = fit_from_params(old.params)
         old_metrics = clv.evaluate_holdout(purchases_df, calibration_df, old_fit, settings)
         metrics |= {f"champion_{k}": v for k, v in old_metrics.items()}
-    final_settings = dataclasses.replace(settings, calibration_end=as_of, holdout_end=None)
-    final_df = clv.summaries(purchases_df, as_of, settings.time_unit)
-    final_fit = clv.fit(final_df)
-    params = fit_params(final_fit)
+    # The registered model is the calibration fit: it never saw the holdout, so champion and
+    # challenger compare fairly on it; scoring applies its parameters to summaries at as_of.
+    params = fit_params(validation_fit)
     from crm_spark.models.pyfunc import ClvModel
 
+    final_settings = dataclasses.replace(settings, calibration_end=as_of, holdout_end=None)
     model = ClvModel(params, final_settings.horizon, final_settings.discount_rate, final_settings.step,
                      settings.time_unit)
-    example = final_df.select("x", "t_x", "T", "m_x").limit(5).toPandas()
+    example = calibration_df.select(F.col("x").cast("double"), F.col("t_x").cast("double"),
+                                    F.col("T").cast("double"), "m_x").limit(5).toPandas()
     versions = input_versions(lake, ["silver.orders", "silver.order_lines", "silver.identity_map"])
     with tracking.training_run(cfg, "crm_clv", {**params, "as_of": as_of, "calibration_end": calibration_end,
                                                 "time_unit": settings.time_unit,
                                                 "horizon": final_settings.horizon}, versions) as run:
-        tracking.log_metrics(cfg, {**metrics, **{f"validation_fit_{k}": v
-                                                 for k, v in fit_params(validation_fit).items()},
-                                   "customers": final_fit.n_customers, "triples": final_fit.n_triples})
+        tracking.log_metrics(cfg, {**metrics, "customers": validation_fit.n_customers,
+                                   "triples": validation_fit.n_triples})
         uri = tracking.log_pyfunc_model(cfg, model, example, model.predict(None, example))
     version = tracking.register(cfg, uri, "crm_clv")
     outcome = promote_if_configured(cfg, "crm_clv")
@@ -131,7 +130,179 @@ def score_clv(spark: SparkSession, cfg: Config, ctx: RunContext) -> DataFrame:
         "as_of", F.lit(as_of))
 
 
-TRAINERS = {"clv": train_clv}
+RECS_INTERACTIONS = "features.recs_interactions"
+EPOCH = dt.date(1970, 1, 1)
+
+
+def recs_settings(cfg: Config):
+    from crm_spark.models import recs
+
+    m = cfg.models
+    return recs.RecsSettings(rank=m.recs_rank, reg_param=m.recs_reg_param, alpha=m.recs_alpha,
+                             max_iter=m.recs_max_iter, top_n=m.recs_top_n, k=m.recs_k,
+                             exclude_purchased=m.recs_exclude_purchased, seed=m.seed,
+                             weights=dict(m.recs_weights) or None)
+
+
+def train_recs(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, float]:
+    """ALS on implicit feedback: evaluated on a time split (the last ``models.recs_test_days``
+    before ``as_of``) against popularity, then refitted on everything up to ``as_of`` for scoring.
+    The refit's interactions (the id <-> index mapping the model needs) are kept in
+    ``features.recs_interactions`` under the run id."""
+    from crm_spark.models import recs
+
+    lake = Lake(spark, cfg.lake.root)
+    as_of = as_of_for(lake, ctx)
+    settings = recs_settings(cfg)
+    split = as_of - dt.timedelta(days=cfg.models.recs_test_days)
+    end = as_of + dt.timedelta(days=1)
+    sales_df = order_revenue(lake.read("silver.orders"), lake.read("silver.order_lines"), as_of).persist()
+    lines_df, web_df = lake.read("silver.order_lines"), lake.read("silver.web_events")
+    train_df = recs.interactions(sales_df, lines_df, web_df, EPOCH, split, settings.weights).persist()
+    test_df = recs.purchases(sales_df, lines_df, split, end)
+    metrics = recs.evaluate_recs(recs.train_als(train_df, settings), train_df, test_df, settings)
+    metrics["lift_map_at_k"] = metrics["als_map_at_k"] - metrics["popular_map_at_k"]
+    final_df = recs.interactions(sales_df, lines_df, web_df, EPOCH, end, settings.weights).persist()
+    model = recs.train_als(final_df, settings)
+    versions = input_versions(lake, ["silver.orders", "silver.order_lines", "silver.web_events"])
+    params = {**dataclasses.asdict(settings), "as_of": as_of, "split": split}
+    comparable = same_validation(cfg, "crm_recs", params, versions)
+    if comparable is not None:
+        metrics["champion_als_map_at_k"] = comparable.get("als_map_at_k", float("nan"))
+    with tracking.training_run(cfg, "crm_recs", params, versions) as run:
+        tracking.log_metrics(cfg, metrics)
+        example = final_df.select("user_idx", "item_idx").limit(5).toPandas()
+        uri = tracking.log_spark_model(cfg, model, example, model.transform(
+            final_df.select("user_idx", "item_idx").limit(5)).select("prediction").toPandas())
+    Lake(spark, cfg.lake.root).overwrite(
+        final_df.withColumn("run_id", F.lit(run.info.run_id)), RECS_INTERACTIONS, partition_by=["run_id"],
+        replace_where=f"run_id = '{run.info.run_id}'")
+    version = tracking.register(cfg, uri, "crm_recs")
+    outcome = promote_if_configured(cfg, "crm_recs")
+    log.info("crm_recs version %d: MAP@%d ALS %.4f vs popularity %.4f; %s", version, settings.k,
+             metrics["als_map_at_k"], metrics["popular_map_at_k"], outcome)
+    for frame in (sales_df, train_df, final_df):
+        frame.unpersist()
+    return {"version": version, **metrics}
+
+
+def same_validation(cfg: Config, name: str, params: dict, versions: dict[str, int]) -> dict | None:
+    """The champion's logged metrics when it was validated on the same data (same as_of, split
+    and input table versions); None otherwise — then the newer challenger wins."""
+    champion = tracking.alias_version(cfg, name, tracking.CHAMPION)
+    if champion is None:
+        return None
+    logged = tracking.run_params(cfg, champion.run_id)
+    keys = {"as_of": params.get("as_of"), "split": params.get("split"),
+            **{f"input_version.{t}": v for t, v in versions.items()}}
+    if all(logged.get(k) == str(v) for k, v in keys.items()):
+        return tracking.run_metrics(cfg, champion.run_id)
+    return None
+
+
+def score_recs(spark: SparkSession, cfg: Config, ctx: RunContext) -> DataFrame:
+    """``gold.recommendations`` from ``models:/crm_recs@champion`` and the interactions it was
+    fitted on; customers without marketing consent get none."""
+    from crm_spark.models import recs
+
+    lake = Lake(spark, cfg.lake.root)
+    as_of = as_of_for(lake, ctx)
+    champion = tracking.alias_version(cfg, "crm_recs", tracking.CHAMPION)
+    model = tracking.load_spark_model(cfg, "crm_recs")
+    interactions_df = (lake.read(RECS_INTERACTIONS).filter(F.col("run_id") == champion.run_id)
+                       .drop("run_id").persist())
+    popular_df = recs.popular_items(interactions_df)
+    customers_df = lake.read("silver.customers").select("customer_id")
+    return recs.recommendations(model, interactions_df, customers_df, lake.read("silver.consent"), popular_df,
+                                recs_settings(cfg), as_of)
+
+
+def features_at(lake: Lake, cfg: Config, as_of: dt.date, sales_df: DataFrame) -> DataFrame:
+    from crm_spark.features.customer import customer_features
+
+    return customer_features(sales_df, lake.read("silver.web_events"), lake.read("silver.email_events"),
+                             lake.read("silver.support_tickets"), lake.read("silver.customers"), as_of)
+
+
+def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, float]:
+    """Gradient-boosted trees and logistic regression on point-in-time features; trained at one
+    as-of date and validated out of time at a later one whose labels the data already covers:
+    validation as_of = latest as_of - ``models.churn_horizon_days``, training as_of = that -
+    ``models.churn_validation_days``."""
+    from crm_spark.features.customer import FEATURE_COLUMNS
+    from crm_spark.models import churn
+
+    lake = Lake(spark, cfg.lake.root)
+    as_of = as_of_for(lake, ctx)
+    horizon = cfg.models.churn_horizon_days
+    valid_as_of = as_of - dt.timedelta(days=horizon)
+    train_as_of = valid_as_of - dt.timedelta(days=cfg.models.churn_validation_days)
+    sales_df = order_revenue(lake.read("silver.orders"), lake.read("silver.order_lines"), as_of).persist()
+    customers_df = lake.read("silver.customers")
+    datasets = {}
+    for name, date in (("train", train_as_of), ("valid", valid_as_of)):
+        labels = churn.churn_labels(sales_df, customers_df, date, horizon)
+        datasets[name] = churn.churn_dataset(features_at(lake, cfg, date, sales_df), labels).persist()
+    budget = churn.SearchBudget(max_candidates=cfg.models.churn_max_candidates)
+    result = churn.train_churn(datasets["train"], datasets["valid"], FEATURE_COLUMNS, budget, cfg.models.seed)
+    metrics = {k: v for k, v in result.metrics.items() if v is not None}
+    if tracking.alias_version(cfg, "crm_churn", tracking.CHAMPION) is not None:
+        old = churn.evaluate_churn(tracking.load_spark_model(cfg, "crm_churn"), datasets["valid"])
+        metrics |= {f"champion_{k}": v for k, v in old.items() if v is not None}
+    versions = input_versions(lake, ["silver.orders", "silver.order_lines", "silver.web_events",
+                                     "silver.email_events", "silver.support_tickets", "silver.customers"])
+    params = {"model": result.name, **result.params, "as_of": as_of, "train_as_of": train_as_of,
+              "valid_as_of": valid_as_of, "horizon_days": horizon}
+    with tracking.training_run(cfg, "crm_churn", params, versions):
+        tracking.log_metrics(cfg, metrics)
+        tracking.log_dict(cfg, result.feature_importances, "feature_importance.json")
+        tracking.log_dict(cfg, {c["name"]: c["metrics"] for c in result.candidates}, "candidates.json")
+        example = datasets["valid"].select("customer_id", *FEATURE_COLUMNS).limit(5)
+        uri = tracking.log_spark_model(cfg, result.model, example.toPandas(),
+                                       churn.score_churn(result.model, example).toPandas())
+    version = tracking.register(cfg, uri, "crm_churn")
+    outcome = promote_if_configured(cfg, "crm_churn")
+    log.info("crm_churn version %d (%s): out-of-time ROC-AUC %.4f, PR-AUC %.4f, top-decile lift %.2f; %s",
+             version, result.name, metrics.get("roc_auc", float("nan")), metrics.get("pr_auc", float("nan")),
+             metrics.get("lift_top_decile", float("nan")), outcome)
+    for frame in (sales_df, *datasets.values()):
+        frame.unpersist()
+    return {"version": version, **metrics}
+
+
+def score_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> DataFrame:
+    """``gold.churn_scores``: the champion's churn probability for every customer with a purchase."""
+    from crm_spark.models import churn
+
+    lake = Lake(spark, cfg.lake.root)
+    as_of = as_of_for(lake, ctx)
+    sales_df = order_revenue(lake.read("silver.orders"), lake.read("silver.order_lines"), as_of)
+    buyers = sales_df.filter(F.col("is_purchase") & F.col("customer_id").isNotNull()).select(
+        "customer_id").distinct()
+    features_df = features_at(lake, cfg, as_of, sales_df).join(buyers, on="customer_id", how="left_semi")
+    return churn.score_churn(tracking.load_spark_model(cfg, "crm_churn"), features_df).withColumn(
+        "as_of", F.lit(as_of))
+
+
+def build_features(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
+    """``features.customer_features`` for the run's as_of (replacing that snapshot)."""
+    lake = Lake(spark, cfg.lake.root, cfg.lake.table_properties)
+    as_of = as_of_for(lake, ctx)
+    sales_df = order_revenue(lake.read("silver.orders"), lake.read("silver.order_lines"), as_of)
+    features_df = features_at(lake, cfg, as_of, sales_df).persist()
+    lake.overwrite(features_df, "features.customer_features", partition_by=["as_of"],
+                   replace_where=f"as_of = DATE'{as_of.isoformat()}'")
+    rows = features_df.count()
+    features_df.unpersist()
+    return {"features.customer_features": rows}
+
+
+def train_all(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
+    """The pipeline's training stage: every model, one registered version each."""
+    return {f"model {name} version": int(TRAINERS[name](spark, cfg, ctx)["version"]) for name in TRAINERS}
+
+
+TRAINERS = {"churn": train_churn, "clv": train_clv, "recs": train_recs}
 
 
 def train(spark: SparkSession, cfg: Config, ctx: RunContext, which: str) -> dict[str, float]:

@@ -1,0 +1,122 @@
+"""The report: one self-contained HTML dashboard of the gold tables at one ``as_of``.
+
+Each section reads its tables, aggregates them in Spark and brings only small results to the
+driver (per month, per segment, a top-N); a missing or empty table gives that section a note
+naming the table and the command that fills it, and the rest of the report still renders.
+The page embeds plotly.js once, so it opens offline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from crm_spark.report import marketing, operations, sections
+from crm_spark.report.base import EmptySection, ReportData, Section
+from crm_spark.report.page import render_page
+from crm_spark.tables import Lake
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CURRENCY = "currency units"
+SECTIONS: tuple[tuple[str, str, Callable[[ReportData], Section]], ...] = (
+    ("kpis", "Key figures", sections.kpi_tiles),
+    ("trends", "Revenue and active customers by channel", sections.trends),
+    ("cohorts", "Cohort retention", sections.cohorts),
+    ("rfm", "RFM segments: size and value", sections.rfm_segments),
+    ("segments", "Behavioural segment profiles", sections.behavioural_segments),
+    ("churn", "Churn risk", sections.churn_risk),
+    ("clv", "Customer lifetime value", sections.clv_deciles),
+    ("attribution", "Attribution models by channel", marketing.attribution),
+    ("funnel", "Funnel conversion", marketing.funnel),
+    ("affinity", "Top product affinities", marketing.affinity),
+    ("identity", "Identity resolution", operations.identity),
+    ("quality", "Data quality: quarantined rows", operations.data_quality),
+)
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """What :func:`build_report` wrote: the section ids with charts, those with an empty-state
+    note, the file's size and the ``as_of`` shown (None: each table's latest snapshot)."""
+
+    path: str
+    as_of: dt.date | None
+    sections: tuple[str, ...]
+    empty_sections: tuple[str, ...]
+    bytes: int
+    seconds: float
+
+
+def latest_as_of(lake: Lake) -> dt.date | None:
+    """The latest ``as_of`` in gold.kpi_monthly, or None when it is missing or empty."""
+    if not lake.exists("gold.kpi_monthly"):
+        return None
+    return lake.read("gold.kpi_monthly").agg(F.max("as_of")).first()[0]
+
+
+def main_currency(lake: Lake) -> str:
+    """The most common currency code of silver.orders (revenue is summed as it is)."""
+    if not lake.exists("silver.orders"):
+        return DEFAULT_CURRENCY
+    top = (lake.read("silver.orders").filter(F.col("currency").isNotNull()).groupBy("currency").count()
+           .orderBy(F.desc("count"), "currency").limit(1).collect())
+    return top[0]["currency"] if top else DEFAULT_CURRENCY
+
+
+def build_sections(data: ReportData) -> list[Section]:
+    """Every section in report order, an empty-state one where its tables have nothing to show."""
+    built = []
+    for section_id, title, build in SECTIONS:
+        start = time.perf_counter()
+        try:
+            section = build(data)
+        except EmptySection as e:
+            section = Section(section_id, title, empty_note=str(e))
+        log.info("report: %s %s in %.1f s", section_id, "empty" if section.is_empty else "rendered",
+                 time.perf_counter() - start)
+        built.append(section)
+    return built
+
+
+def build_report(spark: SparkSession, lake_root: str, out_path: str, as_of: dt.date | None = None,
+                 currency: str | None = None) -> ReportSummary:
+    """Write the HTML dashboard of the lake at ``lake_root`` to ``out_path``.
+
+    Args:
+        spark: a session with Delta enabled.
+        lake_root: the lake's root (``<root>/<layer>/<table>``).
+        out_path: the HTML file to write (its folder is created; replaced atomically).
+        as_of: the snapshot to show; default the latest ``as_of`` in gold.kpi_monthly.
+        currency: the unit of money amounts; default the most common currency of silver.orders.
+
+    Returns:
+        A :class:`ReportSummary`.
+    """
+    start = time.perf_counter()
+    lake = Lake(spark, lake_root)
+    as_of = as_of or latest_as_of(lake)
+    data = ReportData(lake, as_of, currency or main_currency(lake))
+    log.info("report: lake %s, as_of %s", lake_root, as_of or "latest per table")
+    built = build_sections(data)
+    page = render_page(built, as_of, lake_root).encode("utf-8")
+    target = Path(out_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_bytes(page)
+    os.replace(partial, target)
+    summary = ReportSummary(
+        path=str(target), as_of=as_of, sections=tuple(s.id for s in built if not s.is_empty),
+        empty_sections=tuple(s.id for s in built if s.is_empty), bytes=len(page),
+        seconds=time.perf_counter() - start)
+    log.info("report: %s written (%d bytes, %d sections, %d empty) in %.1f s", target, summary.bytes,
+             len(summary.sections), len(summary.empty_sections), summary.seconds)
+    return summary
