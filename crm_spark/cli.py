@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="only this model (repeatable; default: every model with a champion)")
     score.add_argument("--as-of", type=dt.date.fromisoformat, help="as-of date (default: latest order day)")
 
+    report = commands.add_parser("report", help="write the self-contained HTML dashboard")
+    report.add_argument("--out", help="the HTML file to write (default: report.out)")
+    report.add_argument("--as-of", type=dt.date.fromisoformat, help="as-of date (default: latest in gold)")
+
     evaluate = commands.add_parser("evaluate", help="measure a stage against ground truth")
     evaluate.add_argument("what", choices=["identity"], help="what to evaluate")
     evaluate.add_argument("--truth", required=True,
@@ -207,6 +211,7 @@ def cmd_run(args, cfg: Config) -> int:
                                             {f"landing/{k}": v for k, v in rows.items()}))
     reports += pipeline.run_stages(spark, cfg, ctx, pipeline.stages())
     print(pipeline.format_summary(reports))
+    write_report(spark, cfg)
     return 0
 
 
@@ -289,6 +294,25 @@ def cmd_score(args, cfg: Config) -> int:
     return 0
 
 
+def write_report(spark, cfg: Config, out: str | None = None, as_of=None) -> None:
+    from pathlib import Path
+
+    from crm_spark.report import build_report
+
+    out = out or cfg.report.out
+    if "://" not in out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    summary = build_report(spark, cfg.lake.root, out, as_of, cfg.report.currency)
+    empty = f"; empty: {', '.join(summary.empty_sections)}" if summary.empty_sections else ""
+    print(f"report: {Path(out).resolve() if '://' not in out else out} "
+          f"({summary.bytes / 1e6:.1f} MB, {len(summary.sections)} sections{empty})")
+
+
+def cmd_report(args, cfg: Config) -> int:
+    write_report(_session(cfg), cfg, args.out, args.as_of)
+    return 0
+
+
 def cmd_evaluate(args, cfg: Config) -> int:
     from crm_spark.identity import evaluate
     from crm_spark.tables import Lake
@@ -348,6 +372,7 @@ COMMANDS = {
     "train": cmd_train,
     "promote": cmd_promote,
     "score": cmd_score,
+    "report": cmd_report,
     "evaluate": cmd_evaluate,
     "tables": cmd_tables,
     "setup": cmd_setup,

@@ -257,6 +257,12 @@ class ModelsConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    out: str = "report/crm-report.html"
+    currency: str | None = None     # null: the most common currency of silver.orders
+
+
+@dataclass(frozen=True)
 class RunConfig:
     generate_demo_if_empty: bool
     as_of: dt.date | None = None
@@ -273,6 +279,7 @@ class Config:
     identity: IdentityConfig
     gold: GoldConfig
     models: ModelsConfig
+    report: ReportConfig
     run: RunConfig
     sources: Mapping[str, SourceConfig] = field(default_factory=dict)
     files: tuple[str, ...] = ()

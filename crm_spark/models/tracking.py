@@ -98,7 +98,7 @@ def log_spark_model(cfg: Config, model, signature_input, signature_output) -> st
     import mlflow.spark
     from mlflow.models import infer_signature
 
-    info = mlflow.spark.log_model(model, name="model",
+    info = mlflow.spark.log_model(model, "model",
                                   signature=infer_signature(signature_input, signature_output),
                                   pip_requirements=_requirements())
     return info.model_uri

@@ -209,6 +209,8 @@ def score_recs(spark: SparkSession, cfg: Config, ctx: RunContext) -> DataFrame:
     as_of = as_of_for(lake, ctx)
     champion = tracking.alias_version(cfg, "crm_recs", tracking.CHAMPION)
     model = tracking.load_spark_model(cfg, "crm_recs")
+    # MLflow stores a lone Spark ML model as a one-stage pipeline
+    model = model.stages[-1] if hasattr(model, "stages") else model
     interactions_df = (lake.read(RECS_INTERACTIONS).filter(F.col("run_id") == champion.run_id)
                        .drop("run_id").persist())
     popular_df = recs.popular_items(interactions_df)

@@ -74,6 +74,11 @@ class ReportData:
     as_of: dt.date | None
     currency: str
 
+    @property
+    def unit(self) -> str:
+        """The currency as chart text (escaped for plotly)."""
+        return plot_text(self.currency)
+
     def current(self, table: str) -> DataFrame:
         """The whole table (for tables without snapshots, e.g. silver and bronze).
 

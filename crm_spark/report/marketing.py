@@ -39,7 +39,7 @@ def attribution(data: ReportData) -> Section:
             customdata=[[100 * share.get((model, c), 0.0)] for c in channels],
             hovertemplate="%{x}: %{y:,.0f} (%{customdata[0]:.1f}% of the model's revenue)<extra></extra>"))
     styled(fig, height=420, barmode="group", legend_title_text="Model", xaxis_title="Marketing channel",
-           yaxis_title=f"Revenue credited ({data.currency})")
+           yaxis_title=f"Revenue credited ({data.unit})")
     # Purchases without a touch go to 'direct' alike in every model: the models differ on the rest.
     marketing = [c for c in channels if c != DIRECT]
     if not marketing:
@@ -49,10 +49,10 @@ def attribution(data: ReportData) -> Section:
     low = min(models, key=lambda m: (share.get((m, top), 0.0), m))
     high = max(models, key=lambda m: (share.get((m, top), 0.0), m))
     reading = (f"{top} earns the most credit of the marketing channels: from "
-               f"{fmt_pct(share.get((low, top), 0.0))} of attributed revenue under {low} to "
-               f"{fmt_pct(share.get((high, top), 0.0))} under {high}.")
+               f"{fmt_pct(share.get((low, top), 0.0), 1)} of attributed revenue under {low} to "
+               f"{fmt_pct(share.get((high, top), 0.0), 1)} under {high}.")
     if DIRECT in mean_share:
-        reading = (f"Purchases without a marketing touch ({DIRECT}) take {fmt_pct(mean_share[DIRECT])} of "
+        reading = (f"Purchases without a marketing touch ({DIRECT}) take {fmt_pct(mean_share[DIRECT], 1)} of "
                    f"attributed revenue; {reading}")
     return Section("attribution", "Attribution models by channel", reading, (fig,))
 

@@ -9,6 +9,7 @@ input table raises :class:`EmptySection`, which the report shows as a note.
 from __future__ import annotations
 
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 from pyspark.sql import Row, Window
 from pyspark.sql import functions as F
@@ -46,6 +47,7 @@ KPI_TILES = (
     ("cac", "Acquisition cost (CAC)", "money", False),
 )
 GOOD, BAD = "#1a9850", "#d73027"
+PALETTE = qualitative.Plotly
 PROFILE_FEATURES = (
     ("mean_recency_days", "Recency (days)"), ("mean_frequency", "Purchases"),
     ("mean_monetary", "Spend"), ("mean_web_sessions_90d", "Web sessions 90d"),
@@ -93,7 +95,7 @@ def kpi_tiles(data: ReportData) -> Section:
     fig = go.Figure()
     for i, (column, title, kind, rise_is_good) in enumerate(tiles):
         value = float(current[column]) * (100 if kind == "rate" else 1)
-        unit = {"money": data.currency, "count": "count", "rate": "%"}[kind]
+        unit = {"money": data.unit, "count": "count", "rate": "%"}[kind]
         number = {"valueformat": ",.1f" if kind == "rate" else ",.0f"}
         if kind == "money" and abs(value) < 100:
             number["valueformat"] = ",.2f"
@@ -132,16 +134,17 @@ def trends(data: ReportData) -> Section:
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                         subplot_titles=("Revenue", "Active customers"))
     channels = sorted({r["channel"] for r in rows}, key=lambda c: (c != ALL, c))
-    for channel in channels:
+    for i, channel in enumerate(channels):
         points = [r for r in rows if r["channel"] == channel]
-        style = {"color": "#333", "width": 3} if channel == ALL else {}
+        # One colour per channel in both panels (plotly would give each trace the next colour).
+        style = {"color": "#333", "width": 3} if channel == ALL else {"color": PALETTE[i % len(PALETTE)]}
         months = [r["month"] for r in points]
         fig.add_trace(go.Scatter(x=months, y=[float(r["revenue"] or 0) for r in points], mode="lines+markers",
                                  name=plot_text(channel), legendgroup=channel, line=style), row=1, col=1)
         fig.add_trace(go.Scatter(x=months, y=[r["active_customers"] for r in points], mode="lines+markers",
                                  name=plot_text(channel), legendgroup=channel, showlegend=False, line=style),
                       row=2, col=1)
-    fig.update_yaxes(title_text=f"Revenue ({data.currency})", row=1, col=1)
+    fig.update_yaxes(title_text=f"Revenue ({data.unit})", row=1, col=1)
     fig.update_yaxes(title_text="Active customers (count)", row=2, col=1)
     months = len({r["month"] for r in rows})
     # Month ticks, at most about twelve of them, instead of plotly's weekly ones on short spans.
@@ -214,7 +217,7 @@ def rfm_segments(data: ReportData) -> Section:
     fig.add_trace(go.Bar(x=[float(r["monetary"] or 0) for r in rows], y=names, orientation="h",
                          name="Revenue", marker_color="#91bfdb"), row=1, col=2)
     fig.update_xaxes(title_text="Customers (count)", row=1, col=1)
-    fig.update_xaxes(title_text=f"Revenue to date ({data.currency})", row=1, col=2)
+    fig.update_xaxes(title_text=f"Revenue to date ({data.unit})", row=1, col=2)
     fig.update_yaxes(title_text="RFM segment", autorange="reversed", row=1, col=1)
     fig.update_yaxes(autorange="reversed", row=1, col=2)
     styled(fig, height=max(320, 36 * len(rows) + 140), showlegend=False)
@@ -239,7 +242,7 @@ def behavioural_segments(data: ReportData) -> Section:
     text = [[f"{r[column]:,.1f}" if r[column] is not None else "" for column, _ in PROFILE_FEATURES]
             for r in rows]
     labels = [plot_text(f"{r['segment_label']} ({fmt_pct(r['share'])})") for r in rows]
-    features = [f"{name} ({data.currency})" if column == "mean_monetary" else name
+    features = [f"{name} ({data.unit})" if column == "mean_monetary" else name
                 for column, name in PROFILE_FEATURES]
     fig = go.Figure(go.Heatmap(
         z=z, x=features, y=labels, text=text, texttemplate="%{text}", colorscale="RdBu",
@@ -321,8 +324,9 @@ def clv_deciles(data: ReportData) -> Section:
     fig.add_trace(go.Scatter(x=[r["decile"] for r in rows], y=shares, name="Cumulative share",
                              mode="lines+markers", line={"color": "#d73027"}), secondary_y=True)
     fig.update_xaxes(title_text="Decile of customers by predicted CLV (1 = highest)", dtick=1)
-    fig.update_yaxes(title_text=f"Predicted CLV ({data.currency})", secondary_y=False)
-    fig.update_yaxes(title_text="Cumulative share of value (%)", range=[0, 105], secondary_y=True)
+    fig.update_yaxes(title_text=f"Predicted CLV ({data.unit})", secondary_y=False)
+    fig.update_yaxes(title_text="Cumulative share of value (%)", range=[0, 105],
+                     tickvals=[0, 20, 40, 60, 80, 100], showgrid=False, secondary_y=True)
     styled(fig, height=380)
     top_share = fmt_pct(rows[0]["clv"] / total) if total else "n/a"
     reading = (f"Total predicted value is {fmt_money(total, data.currency)} over {fmt_int(customers)} "
