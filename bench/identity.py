@@ -47,7 +47,8 @@ COUNT_PAIRS = textwrap.dedent("""
         db_api.register(records.select(*LINK_COLUMNS)),
         blocking_rules=[block_on(*rule) for rule in cfg.identity.blocking],
         link_type="dedupe_only", unique_id_column_name="record_id", record_sample_proportion=1.0)
-    print("PAIRS", counts[-1].cumulative_comparison_count)
+    last = counts[-1]
+    print("PAIRS", last["cumulative_comparison_count"] if isinstance(last, dict) else last.cumulative_comparison_count)
 """)
 
 
