@@ -237,9 +237,11 @@ def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, 
     lake = Lake(spark, cfg.lake.root)
     as_of = as_of_for(lake, ctx)
     horizon = cfg.models.churn_horizon_days
-    valid_as_of = as_of - dt.timedelta(days=horizon)
-    train_as_of = valid_as_of - dt.timedelta(days=cfg.models.churn_validation_days)
     sales_df = order_revenue(lake.read("silver.orders"), lake.read("silver.order_lines"), as_of).persist()
+    # labels need the whole horizon observed: count it back from the last day with orders
+    last_day = sales_df.agg(F.max("order_date")).first()[0] or as_of
+    valid_as_of = min(as_of, last_day) - dt.timedelta(days=horizon)
+    train_as_of = valid_as_of - dt.timedelta(days=cfg.models.churn_validation_days)
     customers_df = lake.read("silver.customers")
     datasets = {}
     for name, date in (("train", train_as_of), ("valid", valid_as_of)):
