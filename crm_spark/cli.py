@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-mlflow", action="store_true", help="do not log the metrics to MLflow")
 
     commands.add_parser("tables", help="list every table with its version, rows and last write")
+    quality = commands.add_parser("quality", help="evaluate the expectations of conf/quality.yml now "
+                                                  "and print the results (exit 1 if a fail one breaks)")
+    quality.add_argument("--table", help="only this table (layer.table)")
+    quality.add_argument("--latest", action="store_true",
+                         help="print the latest recorded results instead of evaluating")
     commands.add_parser("setup", help="pre-fetch the Delta JARs and configured packages with mvn")
     return parser
 
@@ -347,6 +352,34 @@ def cmd_tables(args, cfg: Config) -> int:
     return 0
 
 
+def cmd_quality(args, cfg: Config) -> int:
+    from crm_spark import quality
+    from crm_spark.tables import Lake, parse_table_name
+
+    if args.table is not None:
+        parse_table_name(args.table)  # refused before Spark starts
+    spark = _session(cfg)
+    if args.latest:
+        lake = Lake(spark, cfg.lake.root)
+        if not lake.exists(quality.RESULTS):
+            print(f"no results in {quality.RESULTS} yet; run `crm-spark quality` or `crm-spark run`")
+            return 0
+        rows = [(r["table"], r["table_version"], r["expectation"], r["kind"], r["policy"], r["passed"],
+                 r["observed"]) for r in quality.latest_results(lake, args.table).collect()]
+    else:
+        results = quality.evaluate_declared(spark, cfg, new_context(args, cfg), args.table)
+        rows = [(r.table, r.table_version, r.expectation.name, r.expectation.kind, r.expectation.policy,
+                 r.check.passed, r.check.observed) for r in results]
+    print(f"{'table':<24} {'version':>7}  {'expectation':<32} {'kind':<16} {'policy':<6} {'result':<6}  "
+          "observed")
+    for table, version, name, kind, policy, passed, observed in rows:
+        print(f"{table:<24} {version:>7}  {name:<32} {kind:<16} {policy:<6} "
+              f"{'pass' if passed else 'FAIL':<6}  {observed}")
+    if not args.latest:
+        quality.raise_on_failure(results)
+    return 0
+
+
 def cmd_setup(args, cfg: Config) -> int:
     import shutil
 
@@ -375,6 +408,7 @@ COMMANDS = {
     "report": cmd_report,
     "evaluate": cmd_evaluate,
     "tables": cmd_tables,
+    "quality": cmd_quality,
     "setup": cmd_setup,
 }
 

@@ -1,8 +1,8 @@
 """Configuration: YAML files merged in order, validated strictly into frozen dataclasses.
 
 Merge order (later wins): ``conf/base.yml``, the environment overlay ``conf/<env>.yml``,
-``conf/sources.yml``, every ``--conf FILE``, then every ``--set key=value``. Each leaf value
-remembers the file that set it, so an error names both the key and the file.
+``conf/sources.yml``, ``conf/quality.yml``, every ``--conf FILE``, then every ``--set key=value``.
+Each leaf value remembers the file that set it, so an error names both the key and the file.
 
 Secrets never live in YAML: a key named like a secret (``password``, ``secret``, ``token``)
 is rejected; sources name an environment variable instead (``password_env``) and the value is
@@ -38,6 +38,7 @@ MASTER_PATTERN = re.compile(
 # the regions whose numbering plans crm_spark.silver.standardise knows
 PHONE_REGIONS = ("GB", "IE", "US", "CA", "DE", "FR", "NL", "ES", "IT")
 MEMORY_PATTERN = re.compile(r"^[1-9][0-9]*[kmgt]?$", re.IGNORECASE)
+TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z_][a-z0-9_]*$")   # layer.table (crm_spark.tables)
 
 
 class InvalidValue(ValueError):
@@ -268,6 +269,99 @@ class RunConfig:
     as_of: dt.date | None = None
 
 
+EXPECTATION_KINDS = {
+    # kind: (required parameters, optional parameters); column/columns count as "column"
+    "not_null": ({"column"}, set()),
+    "unique": ({"column"}, set()),
+    "accepted_values": ({"column", "values"}, set()),
+    "range": ({"column"}, {"min", "max"}),
+    "referential": ({"column", "ref_table"}, {"ref_column"}),
+    "freshness": ({"column", "max_age_days"}, set()),
+    "row_count_change": (set(), {"min_change", "max_change"}),
+}
+COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ExpectationConfig:
+    """One data-quality expectation on a table (see docs/quality.md for each kind)."""
+
+    kind: str
+    name: str | None = None       # default: kind and columns, e.g. unique_source_source_id
+    policy: str = "fail"          # fail: stop the run before the next stage; warn: record only
+    column: str | None = None
+    columns: tuple[str, ...] = ()
+    values: tuple[Any, ...] = ()
+    min: Any = None
+    max: Any = None
+    ref_table: str | None = None
+    ref_column: str | None = None
+    max_age_days: int | None = None
+    min_change: float | None = None   # row_count_change: -0.2 = at most 20 % fewer rows
+    max_change: float | None = None   # 1.0 = at most twice as many rows
+
+    def __post_init__(self):
+        if self.kind not in EXPECTATION_KINDS:
+            raise InvalidValue("kind", f"'{self.kind}' is not one of {', '.join(EXPECTATION_KINDS)}")
+        if self.policy not in ("warn", "fail"):
+            raise InvalidValue("policy", f"'{self.policy}' is not warn or fail")
+        required, optional = EXPECTATION_KINDS[self.kind]
+        given = {f.name for f in dataclasses.fields(self)
+                 if f.name not in ("kind", "name", "policy") and getattr(self, f.name) not in (None, ())}
+        given_as = {("column" if g == "columns" else g) for g in given}
+        for extra in sorted(given_as - required - optional):
+            raise InvalidValue(extra, f"does not apply to kind {self.kind}")
+        for missing in sorted(required - given_as):
+            raise InvalidValue(missing, f"kind {self.kind} needs {missing}")
+        if self.kind in ("range", "row_count_change") and not given_as & optional:
+            first = "min" if self.kind == "range" else "min_change"
+            raise InvalidValue(first, f"kind {self.kind} needs {' or '.join(sorted(optional))}")
+        if self.column and self.columns:
+            raise InvalidValue("columns", "give column or columns, not both")
+        if len(self.keys) > 1 and self.kind not in ("not_null", "unique"):
+            raise InvalidValue("columns", f"kind {self.kind} takes one column")
+        for name in (*self.keys, *([self.ref_column] if self.ref_column else [])):
+            if not COLUMN_NAME.match(name):
+                raise InvalidValue("column", f"'{name}' is not a column name")
+        if self.ref_table is not None and not TABLE_NAME.match(self.ref_table):
+            raise InvalidValue("ref_table", f"'{self.ref_table}' is not a table name of the form layer.table")
+        for bound in ("min", "max"):
+            if not isinstance(getattr(self, bound), (type(None), int, float, str, dt.date)):
+                raise InvalidValue(bound, "expected a number, a date or a timestamp")
+        if self.max_age_days is not None and self.max_age_days < 0:
+            raise InvalidValue("max_age_days", "must be 0 or more")
+        if self.min_change is not None and self.min_change < -1:
+            raise InvalidValue("min_change", "must be -1 (all rows gone) or more")
+        if self.name is None:
+            suffix = "_".join(self.keys) if self.keys else ""
+            object.__setattr__(self, "name", f"{self.kind}_{suffix}".rstrip("_"))
+        elif not COLUMN_NAME.match(self.name):
+            raise InvalidValue("name", f"'{self.name}' is not a name (letters, digits, _)")
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The checked column(s): ``columns``, or ``column`` alone."""
+        return self.columns or ((self.column,) if self.column else ())
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    enabled: bool = True          # evaluate the declared expectations after each stage
+    sample_rows: int = 5          # failing rows kept per expectation in quality.results
+    tables: Mapping[str, tuple[ExpectationConfig, ...]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not 0 <= self.sample_rows <= 100:
+            raise InvalidValue("sample_rows", "must be between 0 and 100")
+        for table, expectations in self.tables.items():
+            if not TABLE_NAME.match(table):
+                raise InvalidValue("tables", f"'{table}' is not a table name of the form layer.table")
+            names = [e.name for e in expectations]
+            for name in sorted({n for n in names if names.count(n) > 1}):
+                raise InvalidValue("tables", f"{table}: expectation name '{name}' is declared twice; "
+                                             "give each a distinct name")
+
+
 @dataclass(frozen=True)
 class Config:
     lake: LakeConfig
@@ -282,6 +376,7 @@ class Config:
     report: ReportConfig
     run: RunConfig
     sources: Mapping[str, SourceConfig] = field(default_factory=dict)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     files: tuple[str, ...] = ()
     digest: str = ""
 
@@ -303,7 +398,7 @@ def load_config(
         conf_files: extra YAML files, merged after the defaults in the order given.
         overrides: ``key.path=value`` strings; the value is parsed as YAML.
         env: the environment overlay (``local``, ``cluster``); default ``$CRM_SPARK_ENV`` or local.
-        conf_dir: folder with base.yml, the overlays and sources.yml.
+        conf_dir: folder with base.yml, the overlays, sources.yml and quality.yml.
 
     Returns:
         The validated, frozen :class:`Config`.
@@ -319,7 +414,7 @@ def load_config(
             f"{base}: not found; run from the project folder or set CRM_SPARK_CONF_DIR"
         )
     files = [base]
-    for optional in (conf_dir / f"{env}.yml", conf_dir / "sources.yml"):
+    for optional in (conf_dir / f"{env}.yml", conf_dir / "sources.yml", conf_dir / "quality.yml"):
         if optional.is_file():
             files.append(optional)
     for extra in conf_files:

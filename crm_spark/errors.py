@@ -28,7 +28,8 @@ class SchemaContractError(CrmSparkError):
 
 
 class DataQualityError(CrmSparkError):
-    """Input data cannot be processed at all (an unreadable file, a broken source)."""
+    """Input data cannot be processed at all (an unreadable file, a broken source), a write
+    breaks a Delta constraint, or a declared ``fail`` expectation does not hold."""
 
 
 class TableNotFoundError(CrmSparkError):

@@ -24,6 +24,14 @@ def child_dirs(spark: SparkSession, uri: str) -> list[str]:
     return sorted(s.getPath().getName() for s in fs.listStatus(path) if s.isDirectory())
 
 
+def file_names(spark: SparkSession, uri: str) -> list[str]:
+    """Names of the files directly under ``uri`` (empty when it does not exist)."""
+    fs, path = _fs_and_path(spark, uri)
+    if not fs.exists(path):
+        return []
+    return sorted(s.getPath().getName() for s in fs.listStatus(path) if s.isFile())
+
+
 def has_files(spark: SparkSession, uri: str) -> bool:
     """True when any data file (not hidden, not a marker) lies anywhere under ``uri``."""
     fs, path = _fs_and_path(spark, uri)

@@ -39,9 +39,14 @@ StageFn = Callable[[SparkSession, Config, RunContext], dict[str, int]]
 
 @dataclass(frozen=True)
 class Stage:
+    """A step of the flow; ``reads`` and ``writes`` name the lake layers it reads and writes,
+    whose table versions ``ops.runs`` records as its inputs and outputs."""
+
     name: str
     build: StageFn
     summary: str
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,13 +62,20 @@ def stages() -> list[Stage]:
     from crm_spark.models import train
 
     return [
-        Stage("ingest", bronze.build, "landing files and JDBC sources -> bronze"),
-        Stage("silver", silver.build, "bronze -> standardised, deduplicated silver tables"),
-        Stage("resolve", identity.build, "contacts -> customers, golden record, facts keyed"),
-        Stage("gold", gold.build, "silver -> customer 360, RFM, cohorts, KPIs, attribution, journeys"),
-        Stage("features", train.build_features, "point-in-time customer features"),
-        Stage("train", train.train_all, "churn, CLV and recommendation models -> MLflow registry"),
-        Stage("score", scoring.build, "champion models -> churn and CLV scores, recommendations"),
+        # ingest reads landing files and JDBC sources, which have no Delta versions
+        Stage("ingest", bronze.build, "landing files and JDBC sources -> bronze", (), ("bronze",)),
+        Stage("silver", silver.build, "bronze -> standardised, deduplicated silver tables",
+              ("bronze",), ("silver",)),
+        Stage("resolve", identity.build, "contacts -> customers, golden record, facts keyed",
+              ("silver",), ("silver",)),
+        Stage("gold", gold.build, "silver -> customer 360, RFM, cohorts, KPIs, attribution, journeys",
+              ("silver",), ("gold",)),
+        Stage("features", train.build_features, "point-in-time customer features",
+              ("silver",), ("features",)),
+        Stage("train", train.train_all, "churn, CLV and recommendation models -> MLflow registry",
+              ("silver", "features"), ("features",)),
+        Stage("score", scoring.build, "champion models -> churn and CLV scores, recommendations",
+              ("silver", "features", "gold"), ("gold",)),
     ]
 
 
@@ -80,16 +92,51 @@ def landing_is_empty(spark: SparkSession, cfg: Config) -> bool:
 
 def run_stages(spark: SparkSession, cfg: Config, ctx: RunContext,
                selected: Sequence[Stage]) -> list[StageReport]:
-    """Run stages in order, timing each; a failing stage stops the run (later ones need it)."""
+    """Run stages in order, timing each. After a stage, the expectations declared on the tables
+    it wrote are evaluated (``quality.results``) and the stage's record is appended to
+    ``ops.runs``. A failing stage, or a failing ``fail`` expectation, is recorded as failed and
+    its error propagates: the run stops before the next stage.
+
+    Raises:
+        DataQualityError: a ``fail`` expectation on a table the stage wrote does not hold.
+    """
+    from crm_spark import ops, quality
+    from crm_spark.tables import Lake
+
+    lake = Lake(spark, cfg.lake.root, cfg.lake.table_properties)
     reports = []
     for stage in selected:
         log.info("stage %s: %s", stage.name, stage.summary)
-        start = time.perf_counter()
-        tables = stage.build(spark, cfg, ctx) or {}
+        before = lake.log_versions(dict.fromkeys((*stage.reads, *stage.writes)))
+        inputs = {t: v for t, v in before.items() if t.split(".")[0] in stage.reads}
+        started_at, start = ctx.now(), time.perf_counter()
+        tables: dict[str, int] = {}
+        try:
+            tables = dict(stage.build(spark, cfg, ctx) or {})
+            written = ops.changed_versions(before, lake.log_versions(stage.writes))
+            quality.evaluate_stage(spark, cfg, ctx, stage.name, {t: before.get(t) for t in written})
+        except Exception as error:
+            failed = ops.StageRun(stage.name, ops.FAILED, started_at, time.perf_counter() - start, inputs,
+                                  ops.changed_versions(before, lake.log_versions(stage.writes)), tables,
+                                  ops.one_line(error))
+            _record_failure(lake, cfg, ctx, failed)
+            raise
         seconds = time.perf_counter() - start
+        ops.record_run(lake, cfg, ctx, ops.StageRun(stage.name, ops.SUCCEEDED, started_at, seconds,
+                                                    inputs, written, tables))
         log.info("stage %s done in %.1f s", stage.name, seconds)
-        reports.append(StageReport(stage.name, seconds, dict(tables)))
+        reports.append(StageReport(stage.name, seconds, tables))
     return reports
+
+
+def _record_failure(lake, cfg: Config, ctx: RunContext, run) -> None:
+    """Record a failed stage without hiding its error behind a failure to record it."""
+    from crm_spark import ops
+
+    try:
+        ops.record_run(lake, cfg, ctx, run)
+    except Exception as e:  # the stage's own error is the one to report
+        log.warning("could not record the failed stage %s in %s: %s", run.stage, ops.RUNS, e)
 
 
 def format_summary(reports: Sequence[StageReport]) -> str:

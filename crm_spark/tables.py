@@ -7,22 +7,25 @@ any Hadoop URI. Writes go through :class:`Lake` only, so idempotent retries (Del
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 
 from crm_spark import fs
-from crm_spark.errors import CrmSparkError, TableNotFoundError
+from crm_spark.config import TABLE_NAME
+from crm_spark.errors import CrmSparkError, DataQualityError, TableNotFoundError
 
 log = logging.getLogger(__name__)
 
-TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
-LAYERS = ("bronze", "silver", "gold", "features", "scores")
+LAYERS = ("bronze", "silver", "gold", "features", "scores", "quality", "ops")
+COMMIT_FILE = re.compile(r"^\d{20}\.json$")
 TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
 
@@ -83,6 +86,43 @@ class Lake:
         history = DeltaTable.forPath(self.spark, self.path(table)).history(1)
         return history.select("version").first()[0]
 
+    def log_version(self, table: str) -> int | None:
+        """The table's current version from the newest commit file name in its ``_delta_log``
+        (a file listing: no Spark job, no log replay); None when there is no table."""
+        log_files = fs.file_names(self.spark, f"{self.path(table)}/_delta_log")
+        commits = [int(f[:-5]) for f in log_files if COMMIT_FILE.match(f)]
+        return max(commits) if commits else None
+
+    def log_versions(self, layers: Iterable[str]) -> dict[str, int]:
+        """The current version of every table in ``layers`` (see :meth:`log_version`)."""
+        versions = {}
+        for layer in layers:
+            for name in fs.child_dirs(self.spark, f"{self.root}/{layer}"):
+                table = f"{layer}.{name}"
+                version = self.log_version(table) if TABLE_NAME.match(table) else None
+                if version is not None:
+                    versions[table] = version
+        return versions
+
+    def ensure_not_null(self, table: str, columns: Iterable[str]) -> None:
+        """Add a Delta CHECK constraint ``<column>_not_null`` for each column that lacks one, so
+        every later write of a null there fails (the table must exist and hold no null)."""
+        detail = DeltaTable.forPath(self.spark, self.path(table)).detail().first()
+        present = {k.removeprefix("delta.constraints.") for k in detail["properties"]}
+        path = self.path(table).replace("`", "``")
+        for column in columns:
+            if f"{column}_not_null" in present:
+                continue
+            try:
+                self.spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT {column}_not_null "
+                               f"CHECK (`{column}` IS NOT NULL)")
+            except AnalysisException as e:
+                # str(), not getMessage(): Spark has no message template for Delta's error class
+                first_line = (str(e).strip().splitlines() or [""])[0]
+                raise DataQualityError(f"{table}: constraint {column}_not_null cannot be added: "
+                                       f"{first_line}") from e
+            log.info("%s: added constraint %s_not_null", table, column)
+
     def overwrite(self, df: DataFrame, table: str, partition_by: Sequence[str] = (),
                   txn: Txn | None = None, replace_where: str | None = None) -> None:
         """Replace the table's content (or the rows matching ``replace_where``) atomically."""
@@ -122,7 +162,7 @@ class Lake:
             .whenMatchedUpdateAll(condition=update_condition)
             .whenNotMatchedInsertAll()
         )
-        with self._dml_txn(txn):
+        with self._dml_txn(txn), _constraints(table):
             merge.execute()
         log.info("merged into %s on %s", table, ", ".join(keys))
 
@@ -149,7 +189,8 @@ class Lake:
         )
         if delete_missing:
             merge = merge.whenNotMatchedBySourceDelete(condition=scope)
-        merge.execute()
+        with _constraints(table):
+            merge.execute()
 
     def delete(self, table: str, condition: str | Column, txn: Txn | None = None) -> None:
         """Delete the rows matching ``condition`` (a SQL string or a Column)."""
@@ -186,7 +227,8 @@ class Lake:
 
     def _save(self, writer, table: str) -> None:
         try:
-            writer.save(self.path(table))
+            with _constraints(table):
+                writer.save(self.path(table))
         except AnalysisException as e:
             raise CrmSparkError(f"{table}: write failed: {e.getMessage()}") from e
 
@@ -216,6 +258,18 @@ class _SessionConf:
                 self.spark.conf.unset(key)
             else:
                 self.spark.conf.set(key, value)
+
+
+@contextlib.contextmanager
+def _constraints(table: str):
+    """Turn a write that breaks a Delta CHECK constraint (nothing is written) into one line."""
+    try:
+        yield
+    except Py4JJavaError as e:
+        java = e.java_exception
+        if "DeltaInvariantViolationException" not in java.getClass().getName():
+            raise
+        raise DataQualityError(f"{table}: write refused: {' '.join(str(java.getMessage()).split())}") from e
 
 
 def parse_table_name(table: str) -> tuple[str, str]:

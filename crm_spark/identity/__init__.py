@@ -60,6 +60,7 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
     map_df = identity_rows(contacts_df, mapping_df, edges_df, ctx).persist()
     lake.sync(map_df, IDENTITY_MAP, ["source", "source_id"],
               compare=["customer_id", "match_probability", "rule"])
+    lake.ensure_not_null(IDENTITY_MAP, ["source", "source_id", "customer_id"])
     map_df = lake.read(IDENTITY_MAP).persist()
 
     customers_df = golden.golden_records(
@@ -67,6 +68,7 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
         cfg.identity).withColumn("resolved_at", F.lit(ctx.now()).cast("timestamp")).persist()
     lake.sync(customers_df, golden.CUSTOMERS, ["customer_id"],
               compare=[c for c in customers_df.columns if c not in ("customer_id", "resolved_at")])
+    lake.ensure_not_null(golden.CUSTOMERS, ["customer_id"])
     golden.write_history(lake, customers_df, ctx)
     customers = customers_df.count()
 

@@ -27,6 +27,8 @@ from crm_spark.tables import Lake
 log = logging.getLogger(__name__)
 
 PROGRESS = "silver._progress"
+# tables whose keys are source identifiers (required columns): Delta refuses a null there
+NOT_NULL_KEYS = (CONTACTS, "silver.orders", "silver.order_lines")
 
 
 def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
@@ -65,6 +67,8 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
             "s._ingested_at > t._ingested_at"
         lake.merge_upsert(merged_df, table, keys, update_condition=condition)
         merged_df.unpersist()
+        if table in NOT_NULL_KEYS:
+            lake.ensure_not_null(table, keys)
         write_progress(lake, ctx, [(table, source.name, upto) for source, upto, _ in batches])
         written[table] = rows
         log.info("%s: merged %d rows from %s in %.1f s", table, rows,
