@@ -247,6 +247,17 @@ class ModelsConfig:
     recs_test_days: int = 90
     recs_weights: Mapping[str, float] = field(default_factory=dict)
     seed: int = 42
+    # churn_label explicit: a snapshot table with a churn flag (docs/models.md)
+    churn_label: str = "purchases"
+    churn_table: str | None = None
+    churn_id_column: str | None = None
+    churn_flag_column: str | None = None
+    churn_flag_true: tuple[str, ...] = ("yes", "y", "true", "t", "1", "1.0")
+    churn_flag_false: tuple[str, ...] = ("no", "n", "false", "f", "0", "0.0")
+    churn_numeric_features: tuple[str, ...] = ()
+    churn_categorical_features: tuple[str, ...] = ()
+    churn_valid_fraction: float = 0.2
+    churn_test_fraction: float = 0.2
 
     def __post_init__(self):
         for name in ("churn_horizon_days", "churn_validation_days", "clv_holdout_days", "clv_horizon_days",
@@ -255,6 +266,47 @@ class ModelsConfig:
                 raise InvalidValue(name, "must be at least 1")
         if self.clv_time_unit not in ("days", "weeks"):
             raise InvalidValue("clv_time_unit", "must be days or weeks")
+        if self.churn_label not in ("purchases", "explicit"):
+            raise InvalidValue("churn_label", f"'{self.churn_label}' is not purchases or explicit")
+        if self.churn_label == "explicit":
+            self._check_explicit_churn()
+
+    def _check_explicit_churn(self) -> None:
+        for name in ("churn_table", "churn_id_column", "churn_flag_column"):
+            if not getattr(self, name):
+                raise InvalidValue(name, "is required when churn_label is explicit")
+        if not TABLE_NAME.match(self.churn_table):
+            raise InvalidValue("churn_table",
+                               f"'{self.churn_table}' is not a table name of the form layer.table")
+        numeric, categorical = self.churn_numeric_features, self.churn_categorical_features
+        if not numeric and not categorical:
+            raise InvalidValue("churn_numeric_features", "explicit churn needs at least one numeric or "
+                                                         "categorical feature column")
+        for name in ("churn_id_column", "churn_flag_column", "churn_numeric_features",
+                     "churn_categorical_features"):
+            value = getattr(self, name)
+            for column in (value,) if isinstance(value, str) else value:
+                if not COLUMN_NAME.match(column):
+                    raise InvalidValue(name, f"'{column}' is not a column name")
+        features = [*numeric, *categorical]
+        for column in sorted({c for c in features if features.count(c) > 1}):
+            raise InvalidValue("churn_categorical_features", f"'{column}' is listed twice among the features")
+        for name in ("churn_id_column", "churn_flag_column"):
+            if getattr(self, name) in features:
+                raise InvalidValue(name, f"'{getattr(self, name)}' cannot also be a feature")
+        true = {v.strip().lower() for v in self.churn_flag_true}
+        false = {v.strip().lower() for v in self.churn_flag_false}
+        if not true or not false:
+            raise InvalidValue("churn_flag_true" if not true else "churn_flag_false",
+                               "needs at least one value")
+        if true & false:
+            raise InvalidValue("churn_flag_false", f"{sorted(true & false)} also in churn_flag_true")
+        for name in ("churn_valid_fraction", "churn_test_fraction"):
+            if not 0 < getattr(self, name) < 1:
+                raise InvalidValue(name, "must be a fraction in (0, 1)")
+        if self.churn_valid_fraction + self.churn_test_fraction >= 1:
+            raise InvalidValue("churn_test_fraction", "churn_valid_fraction + churn_test_fraction must be "
+                                                      "below 1 (the rest is training data)")
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,16 @@
 Labels. At ``as_of`` a customer is in the population when first seen by ``as_of`` and with at
 least one purchase (revenue > 0) dated on or before ``as_of``: churn means stopping to buy, so a
 customer who never bought cannot churn. ``churned`` = 1 when the customer makes no purchase in
-(as_of, as_of + horizon_days], else 0. Subscription data with its own flag uses ``explicit_labels``.
+(as_of, as_of + horizon_days], else 0. Subscription data with its own flag uses ``explicit_labels``
+(a snapshot table without a time axis: ``churn_snapshot`` splits it stratified instead).
 
 Training. ``train_churn`` fits every candidate of a ``SearchBudget`` on ``train_df`` (features and
 labels at one ``as_of``) and ranks them on ``valid_df`` (a later ``as_of``: out of time, rows are
 never split at random). Each candidate is one Pipeline: cast to double, median imputation (fitted
 on the training rows; the nulls of the features mean "unknown"), VectorAssembler, and either
-GBTClassifier or StandardScaler + LogisticRegression. Classes are balanced with a weight column
-w = n / (2 n_class). The chosen model's validation metrics are those it was chosen on, so they
+GBTClassifier or StandardScaler + LogisticRegression; categorical columns are indexed and one-hot
+encoded inside the Pipeline, so the fitted model scores raw rows. Classes are balanced with a weight
+column w = n / (2 n_class). The chosen model's validation metrics are those it was chosen on, so they
 are slightly optimistic; ``evaluate_churn`` on a third, later ``as_of`` gives an unbiased figure.
 
 Metrics. ``roc_auc`` and ``pr_auc`` (BinaryClassificationEvaluator on the probability of class 1),
@@ -21,6 +23,7 @@ share of all churners and ``lift_top_decile`` = its churn rate / ``base_rate``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -30,7 +33,15 @@ from dataclasses import dataclass, field
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier, LogisticRegression
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
-from pyspark.ml.feature import Imputer, SQLTransformer, StandardScaler, VectorAssembler
+from pyspark.ml.feature import (
+    Imputer,
+    OneHotEncoder,
+    OneHotEncoderModel,
+    SQLTransformer,
+    StandardScaler,
+    StringIndexer,
+    VectorAssembler,
+)
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -86,6 +97,7 @@ class ChurnResult:
     feature_importances: dict[str, float]
     feature_columns: tuple[str, ...]
     candidates: list[dict] = field(default_factory=list)
+    categorical_columns: tuple[str, ...] = ()
 
 
 def churn_labels(sales_df: DataFrame, customers_df: DataFrame, as_of: dt.date, horizon_days: int,
@@ -127,8 +139,35 @@ def churn_labels(sales_df: DataFrame, customers_df: DataFrame, as_of: dt.date, h
                     (F.col("after") == 0).cast("int").alias(LABEL)))
 
 
-def explicit_labels(df: DataFrame, id_col: str, flag_col: str) -> DataFrame:
-    """Labels from a churn flag ('Yes'/'No', true/false, 1/0, any case and padding).
+def with_explicit_label(df: DataFrame, flag_col: str, true_values: tuple[str, ...] = TRUE_FLAGS,
+                        false_values: tuple[str, ...] = FALSE_FLAGS) -> DataFrame:
+    """Add ``churned`` from a churn flag, compared trimmed and in any case.
+
+    Args:
+        df: requires ``flag_col`` (any type; cast to string, so booleans read true/false).
+        true_values: spellings meaning churned; false_values: spellings meaning stayed.
+
+    Returns:
+        ``df`` and ``churned`` (INT 0/1).
+
+    Raises:
+        DataQualityError: a flag is null or in neither list (up to five examples named).
+    """
+    flag = F.lower(F.trim(F.col(flag_col).cast("string")))
+    trues = [v.strip().lower() for v in true_values]
+    falses = [v.strip().lower() for v in false_values]
+    labelled_df = df.withColumn(LABEL, F.when(flag.isin(*trues), F.lit(1)).when(flag.isin(*falses), F.lit(0)))
+    bad = [r[0] for r in labelled_df.filter(F.col(LABEL).isNull())
+           .select(F.col(flag_col).cast("string")).limit(5).collect()]
+    if bad:
+        raise DataQualityError(f"explicit churn labels: {flag_col} has values that are neither churned "
+                               f"{list(true_values)} nor stayed {list(false_values)}, e.g. {bad}")
+    return labelled_df
+
+
+def explicit_labels(df: DataFrame, id_col: str, flag_col: str, true_values: tuple[str, ...] = TRUE_FLAGS,
+                    false_values: tuple[str, ...] = FALSE_FLAGS) -> DataFrame:
+    """Labels from a churn flag ('Yes'/'No', true/false, 1/0 by default; ``with_explicit_label``).
 
     Returns:
         ``customer_id`` (STRING), ``churned`` (INT 0/1).
@@ -136,15 +175,8 @@ def explicit_labels(df: DataFrame, id_col: str, flag_col: str) -> DataFrame:
     Raises:
         DataQualityError: a flag is null or not one of the known spellings (examples named).
     """
-    flag = F.lower(F.trim(F.col(flag_col).cast("string")))
-    label = F.when(flag.isin(*TRUE_FLAGS), F.lit(1)).when(flag.isin(*FALSE_FLAGS), F.lit(0))
-    labelled_df = df.select(F.col(id_col).cast("string").alias("customer_id"), label.alias(LABEL),
-                            F.col(flag_col).cast("string").alias("_flag"))
-    bad = [r["_flag"] for r in labelled_df.filter(F.col(LABEL).isNull()).select("_flag").limit(5).collect()]
-    if bad:
-        raise DataQualityError(f"explicit churn labels: {flag_col} has values that are not yes/no flags, "
-                               f"e.g. {bad}")
-    return labelled_df.select("customer_id", LABEL)
+    return (with_explicit_label(df, flag_col, true_values, false_values)
+            .select(F.col(id_col).cast("string").alias("customer_id"), LABEL))
 
 
 def churn_dataset(features_df: DataFrame, labels_df: DataFrame) -> DataFrame:
@@ -160,13 +192,25 @@ def churn_dataset(features_df: DataFrame, labels_df: DataFrame) -> DataFrame:
     ).select("f.*", F.col(f"l.{LABEL}").alias(LABEL))
 
 
-def _stages(name: str, params: dict, features: list[str], seed: int) -> list:
-    doubles = [f"_x_{c}" for c in features]
-    filled = [f"_i_{c}" for c in features]
-    casts = ", ".join(f"CAST(`{c}` AS DOUBLE) AS `{d}`" for c, d in zip(features, doubles, strict=True))
-    stages = [SQLTransformer(statement=f"SELECT *, {casts} FROM __THIS__"),
-              Imputer(strategy="median", inputCols=doubles, outputCols=filled),
-              VectorAssembler(inputCols=filled, outputCol="_features")]
+def _stages(name: str, params: dict, features: list[str], seed: int, categorical: list[str] = ()) -> list:
+    numeric = [c for c in features if c not in categorical]
+    doubles = [f"_x_{c}" for c in numeric]
+    filled = [f"_i_{c}" for c in numeric]
+    stages = []
+    if numeric:
+        casts = ", ".join(f"CAST(`{c}` AS DOUBLE) AS `{d}`" for c, d in zip(numeric, doubles, strict=True))
+        stages += [SQLTransformer(statement=f"SELECT *, {casts} FROM __THIS__"),
+                   Imputer(strategy="median", inputCols=doubles, outputCols=filled)]
+    if categorical:
+        # "keep" gives nulls and values unseen in training their own all-zero code, so the
+        # registered model scores any raw row instead of failing on a new category
+        indexed, encoded = [f"_c_{c}" for c in categorical], [f"_o_{c}" for c in categorical]
+        # the indexer's extra code for invalid values is the last category, the one the encoder drops
+        stages += [StringIndexer(inputCols=list(categorical), outputCols=indexed, handleInvalid="keep",
+                                 stringOrderType="alphabetAsc"),
+                   OneHotEncoder(inputCols=indexed, outputCols=encoded, dropLast=True)]
+        filled += encoded
+    stages.append(VectorAssembler(inputCols=filled, outputCol="_features"))
     if name == "gbt":
         return stages + [GBTClassifier(featuresCol="_features", labelCol=LABEL, weightCol=WEIGHT, seed=seed,
                                        **params)]
@@ -175,20 +219,34 @@ def _stages(name: str, params: dict, features: list[str], seed: int) -> list:
                                         **params)]
 
 
-def _importances(model: PipelineModel, features: list[str]) -> dict[str, float]:
+def _importances(model: PipelineModel, features: list[str], categorical: list[str] = ()) -> dict[str, float]:
+    """Share of the model's importance (GBT) or |standardised coefficient| (LR) per input column;
+    a categorical column sums its one-hot slots."""
     last = model.stages[-1]
     if hasattr(last, "featureImportances"):
         values = last.featureImportances.toArray().tolist()
     else:
         values = [abs(v) for v in last.coefficients.toArray().tolist()]
+    columns = [c for c in features if c not in categorical]
+    encoders = [s for s in model.stages if isinstance(s, OneHotEncoderModel)]
+    if encoders:
+        for column, size in zip(categorical, encoders[0].categorySizes, strict=True):
+            columns += [column] * (size - 1 if encoders[0].getDropLast() else size)
+    if len(columns) != len(values):
+        raise DataQualityError(f"churn importances: {len(values)} model inputs for {len(columns)} slots")
     total = sum(values) or 1.0
-    return {c: v / total for c, v in zip(features, values, strict=True)}
+    shares = dict.fromkeys(features, 0.0)
+    for column, value in zip(columns, values, strict=True):
+        shares[column] += value / total
+    return shares
 
 
-def score_churn(model: PipelineModel, features_df: DataFrame) -> DataFrame:
-    """Churn probabilities: ``customer_id``, ``churn_probability`` (DOUBLE, probability of class 1)."""
+def score_churn(model: PipelineModel, features_df: DataFrame,
+                keep: tuple[str, ...] = ("customer_id",)) -> DataFrame:
+    """Churn probabilities: the ``keep`` columns and ``churn_probability`` (DOUBLE, probability
+    of class 1)."""
     scored_df = model.transform(features_df)
-    return scored_df.select("customer_id",
+    return scored_df.select(*keep,
                             vector_to_array(F.col("probability"))[1].cast("double").alias("churn_probability"))
 
 
@@ -259,17 +317,20 @@ def _class_weights(train_df: DataFrame) -> DataFrame:
 
 
 def train_churn(train_df: DataFrame, valid_df: DataFrame, feature_columns: list[str] | tuple[str, ...],
-                budget: SearchBudget = SearchBudget(), seed: int = 42) -> ChurnResult:
+                budget: SearchBudget = SearchBudget(), seed: int = 42,
+                categorical_columns: list[str] | tuple[str, ...] = ()) -> ChurnResult:
     """Fit the budget's candidates on ``train_df``, keep the best on ``valid_df`` (module doc).
 
     Args:
         train_df: ``churn_dataset`` at one ``as_of``; requires ``customer_id``, the features and
             ``churned``.
         valid_df: the same at a later ``as_of`` (its labels best end by the time it is scored).
-        feature_columns: the model inputs, e.g. ``features.customer.FEATURE_COLUMNS``; columns
-            null on every training row are left out (nothing to learn, nothing to impute).
+        feature_columns: the numeric model inputs, e.g. ``features.customer.FEATURE_COLUMNS``;
+            columns null on every training row are left out (nothing to learn, nothing to impute).
         budget: the candidates.
         seed: seed of the GBT.
+        categorical_columns: string inputs, one-hot encoded inside the model (nulls and unseen
+            values score as their own all-zero code); left out too when null on every row.
 
     Returns:
         ``ChurnResult``; ``candidates`` holds ``{"name", "params", "metrics", "seconds"}`` each.
@@ -278,18 +339,20 @@ def train_churn(train_df: DataFrame, valid_df: DataFrame, feature_columns: list[
         DataQualityError: a class missing from ``train_df``, or ``valid_df`` not later.
     """
     _check_out_of_time(train_df, valid_df)
-    counts = train_df.agg(*[F.count(c).alias(c) for c in feature_columns]).first().asDict()
-    features = [c for c in feature_columns if counts[c] > 0]
-    if len(features) < len(feature_columns):
+    inputs = [*feature_columns, *categorical_columns]
+    counts = train_df.agg(*[F.count(c).alias(c) for c in inputs]).first().asDict()
+    features = [c for c in inputs if counts[c] > 0]
+    categorical = [c for c in categorical_columns if counts[c] > 0]
+    if len(features) < len(inputs):
         log.warning("churn: features null on every training row left out: %s",
-                    sorted(set(feature_columns) - set(features)))
+                    sorted(set(inputs) - set(features)))
     label = F.col(LABEL).cast("double").alias(LABEL)
     prepared_df = _class_weights(train_df.select("customer_id", *features, label)).cache()
     candidates, best = [], None
     try:
         for name, params in budget.candidates():
             started = time.monotonic()
-            model = Pipeline(stages=_stages(name, params, features, seed)).fit(prepared_df)
+            model = Pipeline(stages=_stages(name, params, features, seed, categorical)).fit(prepared_df)
             metrics = evaluate_churn(model, valid_df)
             seconds = round(time.monotonic() - started, 1)
             log.info("churn candidate %s %s: roc_auc %.4f, pr_auc %.4f (%.1f s)", name, params,
@@ -302,5 +365,34 @@ def train_churn(train_df: DataFrame, valid_df: DataFrame, feature_columns: list[
         prepared_df.unpersist()
     _, name, params, model, metrics = best
     return ChurnResult(model=model, name=name, params=params, metrics=metrics,
-                       feature_importances=_importances(model, features), feature_columns=tuple(features),
-                       candidates=candidates)
+                       feature_importances=_importances(model, features, categorical),
+                       feature_columns=tuple(features), candidates=candidates,
+                       categorical_columns=tuple(categorical))
+
+
+def refit_churn(result: ChurnResult, train_df: DataFrame, seed: int = 42) -> ChurnResult:
+    """The configuration ``result`` chose, fitted again on ``train_df`` (e.g. training and
+    validation rows once the choice is made).
+
+    Args:
+        result: a ``train_churn`` result; its columns, model family and params are reused.
+        train_df: requires ``customer_id``, ``result.feature_columns`` and ``churned``.
+        seed: seed of the GBT.
+
+    Returns:
+        ``result`` with the new model and its importances; ``metrics`` and ``candidates`` stay
+        those of the choice (the new model has not been evaluated).
+
+    Raises:
+        DataQualityError: a class missing from ``train_df``.
+    """
+    features, categorical = list(result.feature_columns), list(result.categorical_columns)
+    label = F.col(LABEL).cast("double").alias(LABEL)
+    prepared_df = _class_weights(train_df.select("customer_id", *features, label)).cache()
+    try:
+        stages = _stages(result.name, result.params, features, seed, categorical)
+        model = Pipeline(stages=stages).fit(prepared_df)
+    finally:
+        prepared_df.unpersist()
+    return dataclasses.replace(result, model=model,
+                               feature_importances=_importances(model, features, categorical))

@@ -230,10 +230,15 @@ def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, 
     """Gradient-boosted trees and logistic regression on point-in-time features; trained at one
     as-of date and validated out of time at a later one whose labels the data already covers:
     validation as_of = latest as_of - ``models.churn_horizon_days``, training as_of = that -
-    ``models.churn_validation_days``."""
+    ``models.churn_validation_days``. With ``models.churn_label: explicit`` the model is trained
+    on a snapshot table's churn flag instead (``churn_snapshot``)."""
     from crm_spark.features.customer import FEATURE_COLUMNS
     from crm_spark.models import churn
 
+    if cfg.models.churn_label == "explicit":
+        from crm_spark.models import churn_snapshot
+
+        return churn_snapshot.train(spark, cfg, ctx)
     lake = Lake(spark, cfg.lake.root)
     as_of = as_of_for(lake, ctx)
     horizon = cfg.models.churn_horizon_days
@@ -256,7 +261,8 @@ def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, 
     versions = input_versions(lake, ["silver.orders", "silver.order_lines", "silver.web_events",
                                      "silver.email_events", "silver.support_tickets", "silver.customers"])
     params = {"model": result.name, **result.params, "as_of": as_of, "train_as_of": train_as_of,
-              "valid_as_of": valid_as_of, "horizon_days": horizon}
+              "valid_as_of": valid_as_of, "horizon_days": horizon, "label": "purchases",
+              "split_kind": "out_of_time"}
     with tracking.training_run(cfg, "crm_churn", params, versions):
         tracking.log_metrics(cfg, metrics)
         tracking.log_dict(cfg, result.feature_importances, "feature_importance.json")
@@ -275,9 +281,17 @@ def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, 
 
 
 def score_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> DataFrame:
-    """``gold.churn_scores``: the champion's churn probability for every customer with a purchase."""
+    """``gold.churn_scores``: the champion's churn probability for every customer with a purchase.
+
+    Raises:
+        CrmSparkError: ``models.churn_label`` is explicit (that model scores its snapshot table's
+            rows, not the lake's customers; docs/models.md shows how).
+    """
     from crm_spark.models import churn
 
+    if cfg.models.churn_label == "explicit":
+        raise CrmSparkError("crm-spark score does not score churn_label explicit models; load "
+                            "models:/crm_churn@champion and transform the snapshot table (docs/models.md)")
     lake = Lake(spark, cfg.lake.root)
     as_of = as_of_for(lake, ctx)
     sales_df = order_revenue(lake.read("silver.orders"), lake.read("silver.order_lines"), as_of)
