@@ -227,14 +227,25 @@ def cmd_ingest(args, cfg: Config) -> int:
     load_sources(cfg, args.source)  # configuration errors before Spark starts
     spark = _session(cfg)
     ctx = new_context(args, cfg)
-    start = time.perf_counter()
     if args.continuous:
+        start = time.perf_counter()
         written = bronze.run_continuous(spark, cfg, ctx, args.source)
+        report = pipeline.StageReport("ingest", time.perf_counter() - start, written)
     else:
-        written = bronze.build(spark, cfg, ctx, args.source)
-    report = pipeline.StageReport("ingest", time.perf_counter() - start, written)
+        report = _run_stage_as("ingest", lambda s, c, x: bronze.build(s, c, x, args.source), spark, cfg, ctx)
     print(pipeline.format_summary([report]))
     return 0
+
+
+def _run_stage_as(stage_name: str, build, spark, cfg: Config, ctx):
+    """Run one stage with its ``build`` narrowed by command options (one source, one model),
+    so it is checked and recorded in ops.runs like any other stage run."""
+    from dataclasses import replace
+
+    from crm_spark import pipeline
+
+    stage = next(s for s in pipeline.stages() if s.name == stage_name)
+    return pipeline.run_stages(spark, cfg, ctx, [replace(stage, build=build)])[0]
 
 
 def _run_one(stage_name: str, args, cfg: Config) -> int:
@@ -271,7 +282,13 @@ def cmd_train(args, cfg: Config) -> int:
     from crm_spark.models import train
 
     spark = _session(cfg)
-    result = train.train(spark, cfg, new_context(args, cfg), args.model)
+    result = {}
+
+    def build(spark, cfg, ctx):
+        result.update(train.train(spark, cfg, ctx, args.model))
+        return {f"model {args.model} version": int(result["version"])}
+
+    _run_stage_as("train", build, spark, cfg, new_context(args, cfg))
     for name, value in result.items():
         if not name.startswith("champion_"):
             print(f"{name:<28} {value:>14,.6g}")
@@ -292,10 +309,10 @@ def cmd_score(args, cfg: Config) -> int:
     from crm_spark import pipeline, scoring
 
     spark = _session(cfg)
-    ctx = new_context(args, cfg)
-    start = time.perf_counter()
-    written = scoring.build(spark, cfg, ctx, tuple(args.model or ()))
-    print(pipeline.format_summary([pipeline.StageReport("score", time.perf_counter() - start, written)]))
+    only = tuple(args.model or ())
+    report = _run_stage_as("score", lambda s, c, x: scoring.build(s, c, x, only), spark, cfg,
+                           new_context(args, cfg))
+    print(pipeline.format_summary([report]))
     return 0
 
 

@@ -189,7 +189,9 @@ def train(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, float]
                   "numeric_features": ",".join(s.numeric), "categorical_features": ",".join(s.categorical),
                   **counts}
         metrics |= champion_metrics(cfg, params, versions, parts[TEST])
-        example_df = table_df.select(*result.feature_columns).limit(5)
+        # numbers as doubles in the signature: a pyfunc caller may pass nulls, which pandas holds as NaN
+        example_df = table_df.select(*[F.col(c).cast("double") if c in s.numeric else F.col(c)
+                                       for c in result.feature_columns]).limit(5)
         with tracking.training_run(cfg, "crm_churn", params, versions):
             tracking.log_metrics(cfg, metrics)
             tracking.log_dict(cfg, result.feature_importances, "feature_importance.json")
