@@ -10,8 +10,10 @@ rows during training and logged as ``champion_<metric>``).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from crm_spark.config import Config
@@ -196,3 +198,87 @@ def _require_alias(cfg: Config, name: str, alias: str) -> None:
     if alias_version(cfg, name, alias) is None:
         raise CrmSparkError(f"models:/{name}@{alias} does not exist; train it (`crm-spark train "
                             f"{name.removeprefix('crm_')}`) and promote it (`crm-spark promote {name}`)")
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One registered model version with its aliases and its training run's params and metrics."""
+
+    name: str
+    version: int
+    aliases: tuple[str, ...]
+    run_id: str
+    created: dt.datetime
+    params: dict[str, str]
+    metrics: dict[str, float]
+
+
+def _version_info(client, name: str, version) -> VersionInfo:
+    run = client.get_run(version.run_id)
+    return VersionInfo(name=name, version=int(version.version), aliases=tuple(sorted(version.aliases or ())),
+                       run_id=version.run_id,
+                       created=dt.datetime.fromtimestamp(version.creation_timestamp / 1000, dt.UTC),
+                       params=dict(run.data.params), metrics=dict(run.data.metrics))
+
+
+def version_info(cfg: Config, name: str, alias: str = CHAMPION) -> VersionInfo:
+    """``models:/name@alias`` with its run's params and metrics.
+
+    Raises:
+        CrmSparkError: unknown model, or no version has the alias (one line: how to make one).
+    """
+    _require_alias(cfg, name, alias)
+    client = _client(cfg).MlflowClient()
+    # get_model_version_by_alias leaves ``aliases`` empty in some stores: read the version itself.
+    version = client.get_model_version_by_alias(name, alias)
+    return _version_info(client, name, client.get_model_version(name, version.version))
+
+
+def model_versions(cfg: Config, name: str) -> list[VersionInfo]:
+    """Every registered version of ``name``, newest first; [] when none is registered."""
+    client = _client(cfg).MlflowClient()
+    versions = client.search_model_versions(f"name = '{name}'")
+    return [_version_info(client, name, client.get_model_version(name, v.version))
+            for v in sorted(versions, key=lambda v: -int(v.version))]
+
+
+def training_runs(cfg: Config, model: str | None = None, max_results: int = 100):
+    """The latest training runs as a pandas DataFrame, newest first.
+
+    Args:
+        model: only runs training this registered name (``crm_churn``, ...); None: all.
+        max_results: at most this many runs.
+
+    Returns:
+        ``run_id, model, start_time, status`` and one column per logged metric (NaN where a
+        run did not log it).
+    """
+    mlflow = _client(cfg)
+    where = "tags.`crm_spark.kind` = 'training'"
+    if model is not None:
+        where += f" and tags.`crm_spark.model` = '{model}'"
+    runs = mlflow.search_runs(experiment_names=[cfg.mlflow.experiment], filter_string=where,
+                              order_by=["attributes.start_time DESC"], max_results=max_results)
+    if runs.empty:
+        import pandas as pd
+
+        return pd.DataFrame(columns=["run_id", "model", "start_time", "status"])
+    runs = runs.rename(columns={"tags.crm_spark.model": "model"})
+    metrics = sorted(c for c in runs.columns if c.startswith("metrics."))
+    return runs[["run_id", "model", "start_time", "status", *metrics]].rename(
+        columns={c: c.removeprefix("metrics.") for c in metrics})
+
+
+def load_run_dict(cfg: Config, run_id: str, artifact_file: str) -> dict:
+    """A JSON artifact a run logged with :func:`log_dict` (e.g. ``feature_importance.json``).
+
+    Raises:
+        CrmSparkError: the run has no such artifact.
+    """
+    mlflow = _client(cfg)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return dict(mlflow.artifacts.load_dict(f"runs:/{run_id}/{artifact_file}"))
+    except (MlflowException, OSError) as e:
+        raise CrmSparkError(f"run {run_id} has no artifact {artifact_file}: {e}") from e

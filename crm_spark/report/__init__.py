@@ -19,6 +19,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from crm_spark.errors import CrmSparkError
 from crm_spark.report import marketing, operations, sections
 from crm_spark.report.base import EmptySection, ReportData, Section
 from crm_spark.report.page import render_page
@@ -72,19 +73,30 @@ def main_currency(lake: Lake) -> str:
     return top[0]["currency"] if top else DEFAULT_CURRENCY
 
 
+def build_section(data: ReportData, section_id: str) -> Section:
+    """One section by its id in ``SECTIONS`` (the notebooks show them one by one), or its
+    empty-state note when its tables have nothing to show.
+
+    Raises:
+        CrmSparkError: unknown ``section_id``.
+    """
+    known = {sid: (title, build) for sid, title, build in SECTIONS}
+    if section_id not in known:
+        raise CrmSparkError(f"unknown report section '{section_id}' (known: {', '.join(known)})")
+    title, build = known[section_id]
+    start = time.perf_counter()
+    try:
+        section = build(data)
+    except EmptySection as e:
+        section = Section(section_id, title, empty_note=str(e))
+    log.info("report: %s %s in %.1f s", section_id, "empty" if section.is_empty else "rendered",
+             time.perf_counter() - start)
+    return section
+
+
 def build_sections(data: ReportData) -> list[Section]:
     """Every section in report order, an empty-state one where its tables have nothing to show."""
-    built = []
-    for section_id, title, build in SECTIONS:
-        start = time.perf_counter()
-        try:
-            section = build(data)
-        except EmptySection as e:
-            section = Section(section_id, title, empty_note=str(e))
-        log.info("report: %s %s in %.1f s", section_id, "empty" if section.is_empty else "rendered",
-                 time.perf_counter() - start)
-        built.append(section)
-    return built
+    return [build_section(data, section_id) for section_id, _, _ in SECTIONS]
 
 
 def build_report(spark: SparkSession, lake_root: str, out_path: str, as_of: dt.date | None = None,
