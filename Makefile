@@ -6,14 +6,15 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test jars prerequisites lint bench-generate dist clean help
+.PHONY: run test jars prerequisites lint bench-generate dist dist-env clean help
 
 help:
 	@echo "make run    - set up, generate the demo data set and run the whole flow locally"
 	@echo "make test   - set up and run the test suite"
 	@echo "make jars   - pre-fetch the Delta JARs (and configured packages) with mvn"
 	@echo "make lint   - ruff"
-	@echo "make dist   - wheel + zip for spark-submit --py-files, and the command lines to use"
+	@echo "make dist   - wheel + zip for spark-submit --py-files, the JARs, and the command lines to use"
+	@echo "make dist-env - dist + a packed virtual environment for spark-submit --archives"
 
 run: prerequisites $(STAMP) jars
 	$(BIN)/crm-spark run
@@ -42,13 +43,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-dist: $(STAMP)
+# dist/: the wheel, crm_spark.zip (--py-files), jars/ (--jars) and submit.txt, the command lines
+# it prints (docs/cluster.md). dist-env adds a packed virtual environment for --archives.
+dist: $(STAMP) jars
 	rm -rf dist && $(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
-	cd . && $(BIN)/python -m zipfile -c dist/crm_spark.zip crm_spark
-	@echo "built: $$(ls dist)"
-	@echo "submit (third-party Python packages must be installed on every node, or shipped as a packed venv with --archives; see README):"
-	@echo "  spark-submit --master spark://HOST:7077 --py-files dist/crm_spark.zip \\"
-	@echo "    --files conf/base.yml,conf/cluster.yml,conf/sources.yml jobs/run_pipeline.py --env cluster"
+	$(BIN)/python -m crm_spark.submit --out dist
+
+dist-env: dist
+	rm -rf build/env && $(PYTHON) -m venv build/env
+	build/env/bin/python -m pip install --quiet dist/crm_spark-*.whl venv-pack
+	build/env/bin/venv-pack -p build/env -o dist/crm_spark_env.tar.gz --force
 
 clean:
 	rm -rf lake landing truth mlruns/mlflow.db mlruns/artifacts test-artifacts .pytest_cache

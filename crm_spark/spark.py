@@ -30,12 +30,18 @@ MIN_JAVA = 17
 def build_spark(cfg: Config) -> SparkSession:
     """Start (or join) the Spark session described by ``cfg.spark`` with Delta Lake enabled.
 
+    Under spark-submit the master, JARs and driver memory of its command line are kept (see
+    :func:`started_by_spark_submit`); on a non-local master Spark's checkpoint folder is set to
+    ``<lake.checkpoints>/spark`` so that checkpointed data survives a lost executor.
+
     Raises:
-        SparkSetupError: Java is missing or too old, or the Delta JARs cannot be resolved.
+        SparkSetupError: Java is missing or too old, the Delta JARs cannot be resolved, or
+            (under spark-submit) they were not passed with --jars/--packages.
     """
     check_java()
     spark_cfg = cfg.spark
-    if _is_local(spark_cfg.master):
+    submitted = started_by_spark_submit()
+    if _is_local(spark_cfg.master) and not submitted:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         # Python workers must be this interpreter, which has the project's dependencies.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -43,31 +49,23 @@ def build_spark(cfg: Config) -> SparkSession:
     packages = [delta_coordinate(delta_version), *spark_cfg.packages]
 
     builder = (
-        SparkSession.builder.master(spark_cfg.master)
-        .appName(spark_cfg.app_name)
-        .config("spark.jars.ivy", str(Path(spark_cfg.ivy_dir).resolve()))
+        SparkSession.builder.appName(spark_cfg.app_name)
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
-        .config("spark.driver.memory", spark_cfg.driver_memory)
         .config("spark.sql.shuffle.partitions", str(spark_cfg.shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
     )
-    prefetched = local_jars(spark_cfg, packages)
-    jars = [*prefetched, *linkage_jars()]
-    if jars:
-        builder = builder.config("spark.jars", ",".join(jars))
-    if not prefetched and delta_version == installed_delta_version():
-        builder = configure_spark_with_delta_pip(builder, extra_packages=list(spark_cfg.packages))
-    elif not prefetched:
-        # configure_spark_with_delta_pip always asks for the pip package's own version.
-        builder = builder.config("spark.jars.packages", ",".join(packages))
-    if spark_cfg.repositories:
-        builder = builder.config("spark.jars.repositories", ",".join(spark_cfg.repositories))
+    if submitted:
+        # The JVM already runs: --master, --jars/--packages and --driver-memory of the
+        # spark-submit command line are in force, and setting them here would override the
+        # master or drop the user's --jars on the executors.
+        log.info("started by spark-submit: master, JARs and driver memory come from its command line")
+    else:
+        builder = _with_launch_options(builder, spark_cfg, delta_version, packages)
+        log.info("starting Spark (%s) with %s%s", spark_cfg.master, ", ".join(packages),
+                 " (pre-fetched JARs)" if local_jars(spark_cfg, packages) else "")
     for key, value in spark_cfg.options.items():
         builder = builder.config(key, value)
-
-    log.info("starting Spark (%s) with %s%s", spark_cfg.master, ", ".join(packages),
-             " (pre-fetched JARs)" if prefetched else "")
     try:
         spark = builder.getOrCreate()
     except Exception as e:  # py4j/pyspark raise plain runtime errors when the JVM dies
@@ -77,9 +75,58 @@ def build_spark(cfg: Config) -> SparkSession:
             f"{spark_cfg.jars_dir}) "
             "or add a reachable Maven mirror under spark.repositories"
         ) from e
+    if submitted:
+        _check_delta_loaded(spark)
+    if not spark.sparkContext.master.startswith("local") and not spark.sparkContext.getCheckpointDir():
+        # Reliable checkpoints survive a lost executor (crm_spark.identity.graph.cut_lineage).
+        spark.sparkContext.setCheckpointDir(f"{cfg.lake.checkpoints.rstrip('/')}/spark")
     spark.sparkContext.setLogLevel(spark_cfg.log_level)
     _quiet_known_warnings(spark)
     return spark
+
+
+def started_by_spark_submit() -> bool:
+    """True when spark-submit (or the pyspark shell) started this Python process.
+
+    It then hands over its running JVM through ``PYSPARK_GATEWAY_PORT``, which is how PySpark
+    itself decides whether to launch a JVM.
+    """
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def _with_launch_options(builder, spark_cfg, delta_version: str, packages: list[str]):
+    """The options that only count when this process launches the JVM itself: master, driver
+    memory and the JARs (pre-fetched files, or packages for Spark's resolver)."""
+    builder = (builder.master(spark_cfg.master)
+               .config("spark.driver.memory", spark_cfg.driver_memory)
+               .config("spark.jars.ivy", str(Path(spark_cfg.ivy_dir).resolve())))
+    prefetched = local_jars(spark_cfg, packages)
+    jars = [*(prefetched or []), *linkage_jars()]
+    if jars:
+        builder = builder.config("spark.jars", ",".join(jars))
+    if not prefetched and delta_version == installed_delta_version():
+        builder = configure_spark_with_delta_pip(builder, extra_packages=list(spark_cfg.packages))
+    elif not prefetched:
+        # configure_spark_with_delta_pip always asks for the pip package's own version.
+        builder = builder.config("spark.jars.packages", ",".join(packages))
+    if spark_cfg.repositories:
+        builder = builder.config("spark.jars.repositories", ",".join(spark_cfg.repositories))
+    return builder
+
+
+def _check_delta_loaded(spark: SparkSession) -> None:
+    """Under spark-submit a missing --jars only shows later as an obscure catalog error."""
+    jvm = spark.sparkContext._jvm
+    try:
+        loadable = jvm.org.apache.spark.util.Utils.classIsLoadable("io.delta.tables.DeltaTable")
+    except Exception:  # another Spark build without the helper: let Delta fail on first use
+        log.debug("could not check the Delta classes")
+        return
+    if not loadable:
+        raise SparkSetupError(
+            "the Delta Lake classes are not on the driver's class path: pass the JARs that "
+            "`make dist` lists with spark-submit --jars (or --packages io.delta:...)"
+        )
 
 
 def _quiet_known_warnings(spark: SparkSession) -> None:

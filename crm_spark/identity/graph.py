@@ -44,6 +44,20 @@ def deterministic_edges(records_df: DataFrame, keys: tuple[str, ...]) -> DataFra
     return union
 
 
+def cut_lineage(df: DataFrame) -> DataFrame:
+    """Materialise ``df`` and forget how it was computed, so that the rounds below do not plan
+    an ever longer query.
+
+    With a checkpoint folder (``build_spark`` sets one on a cluster) the rows are written there:
+    a local checkpoint lives only in executor memory, so losing one executor on a cluster would
+    lose rows that nothing can recompute. In local mode the executors live and die with the
+    driver, and the cheaper local checkpoint is enough.
+    """
+    if df.sparkSession.sparkContext.getCheckpointDir():
+        return df.checkpoint(eager=True)
+    return df.localCheckpoint(eager=True)
+
+
 def connected_components(nodes_df: DataFrame, edges_df: DataFrame) -> DataFrame:
     """Label every node with the smallest node id of its connected component.
 
@@ -61,16 +75,16 @@ def connected_components(nodes_df: DataFrame, edges_df: DataFrame) -> DataFrame:
     both_ways = (
         edges_df.select(F.col("record_id_l").alias("src"), F.col("record_id_r").alias("dst"))
         .unionByName(edges_df.select(F.col("record_id_r").alias("src"), F.col("record_id_l").alias("dst")))
-        .distinct().localCheckpoint()
+        .distinct().transform(cut_lineage)
     )
-    labels = nodes_df.select("record_id", F.col("record_id").alias("component")).localCheckpoint()
+    labels = nodes_df.select("record_id", F.col("record_id").alias("component")).transform(cut_lineage)
     for iteration in range(1, MAX_ITERATIONS + 1):
         offered = (both_ways.join(labels.withColumnRenamed("record_id", "src"), on="src", how="inner")
                    .groupBy(F.col("dst").alias("record_id")).agg(F.min("component").alias("offer")))
         updated = (labels.alias("l").join(offered.alias("o"), on="record_id", how="left")
                    .select("record_id", F.least(F.col("l.component"), F.coalesce("o.offer", "l.component"))
                            .alias("component"), (F.col("o.offer") < F.col("l.component")).alias("_changed"))
-                   .localCheckpoint())
+                   .transform(cut_lineage))
         changed = updated.filter(F.col("_changed")).count()
         labels = updated.drop("_changed")
         log.info("identity: connected components round %d: %d labels changed", iteration, changed)

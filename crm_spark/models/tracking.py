@@ -81,17 +81,37 @@ def log_dict(cfg: Config, values: Mapping, artifact_file: str) -> None:
 def log_pyfunc_model(cfg: Config, python_model, signature_input, signature_output,
                      artifacts: Mapping[str, str] | None = None) -> str:
     """Log a Python-function model that carries the crm_spark package as code; returns its URI."""
-    import crm_spark
-
     mlflow = _client(cfg)
     from mlflow.models import infer_signature
 
-    info = mlflow.pyfunc.log_model(
-        name="model", python_model=python_model, artifacts=dict(artifacts or {}),
-        signature=infer_signature(signature_input, signature_output),
-        code_paths=[str(Path(crm_spark.__file__).parent)],
-        pip_requirements=_requirements())
+    with package_source() as package:
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=python_model, artifacts=dict(artifacts or {}),
+            signature=infer_signature(signature_input, signature_output),
+            code_paths=[str(package)], pip_requirements=_requirements())
     return info.model_uri
+
+
+@contextlib.contextmanager
+def package_source() -> Iterator[Path]:
+    """The folder of the crm_spark package, for a model's ``code_paths``.
+
+    Under ``spark-submit --py-files crm_spark.zip`` the driver imports crm_spark from the zip,
+    which MLflow cannot copy as a folder: the package is then extracted to a temporary folder.
+    """
+    import tempfile
+    import zipfile
+
+    import crm_spark
+
+    package = Path(crm_spark.__file__).parent
+    if package.is_dir():
+        yield package
+        return
+    archive = next(parent for parent in package.parents if parent.is_file())
+    with tempfile.TemporaryDirectory(prefix="crm_spark-code-") as tmp, zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(tmp, [name for name in zipped.namelist() if name.startswith("crm_spark/")])
+        yield Path(tmp) / "crm_spark"
 
 
 def log_spark_model(cfg: Config, model, signature_input, signature_output) -> str:
