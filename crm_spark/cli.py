@@ -82,6 +82,28 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--true-column", help="the truth column holding the true person id")
     evaluate.add_argument("--no-mlflow", action="store_true", help="do not log the metrics to MLflow")
 
+    erase = commands.add_parser("erase", help="erase customers from every table and keep them out of "
+                                               "future ingests (right to erasure)")
+    who = erase.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer-id", action="append", metavar="ID", help="a customer id (repeatable)")
+    who.add_argument("--from-file", metavar="FILE",
+                     help="customer ids, one per line (or a CSV with a customer_id column)")
+    erase.add_argument("--no-vacuum", action="store_true",
+                       help="skip the vacuum of the touched tables (privacy.vacuum_after_erase)")
+    vacuum = commands.add_parser("vacuum", help="remove data files older than the retention from every "
+                                                "table (makes erased rows unrecoverable)")
+    vacuum.add_argument("--retention-hours", type=int,
+                        help="default: privacy.vacuum_retention_hours")
+    vacuum.add_argument("--table", action="append", metavar="LAYER.TABLE",
+                        help="only this table (repeatable; default: every table)")
+    commands.add_parser("pii-scan", help="list untagged columns whose values look like e-mails, phone "
+                                         "numbers or card numbers")
+    export = commands.add_parser("export-audience", help="write a campaign audience (consenting "
+                                                         "customers of a segment) as CSV")
+    export.add_argument("--channel", required=True, help="email or sms")
+    export.add_argument("--segment", required=True, help="an RFM segment name or behavioural segment label")
+    export.add_argument("--out", required=True, help="the CSV file to write")
+    export.add_argument("--as-of", type=dt.date.fromisoformat, help="default: the latest in gold.audiences")
     commands.add_parser("tables", help="list every table with its version, rows and last write")
     quality = commands.add_parser("quality", help="evaluate the expectations of conf/quality.yml now "
                                                   "and print the results (exit 1 if a fail one breaks)")
@@ -397,6 +419,85 @@ def cmd_quality(args, cfg: Config) -> int:
     return 0
 
 
+def cmd_erase(args, cfg: Config) -> int:
+    from crm_spark.privacy import erase, vacuum
+    from crm_spark.tables import Lake
+
+    if args.customer_id:
+        ids = erase.validate_ids(args.customer_id)
+        spark = _session(cfg)
+    else:
+        spark = _session(cfg)
+        ids = erase.validate_ids(erase.read_id_file(spark, args.from_file), f"{args.from_file}: line")
+    result = erase.erase(spark, cfg, new_context(args, cfg), ids)
+    for table, rows in sorted(result.rows_deleted.items()):
+        print(f"{table:<34} {rows:>10,} rows deleted")
+    print(f"erasure {result.erasure_id}: {result.subjects:,} customer(s), "
+          f"{sum(result.rows_deleted.values()):,} rows from {len(result.rows_deleted)} tables, "
+          f"{result.bytes_rewritten / 1e6:.1f} MB rewritten, {result.seconds:.1f} s; audit in "
+          f"privacy.erasure_audit")
+    if result.models_to_retrain:
+        print("models trained on erased data (tagged needs_retraining): "
+              + ", ".join(result.models_to_retrain))
+    if cfg.privacy.vacuum_after_erase and not args.no_vacuum and result.rows_deleted:
+        deleted = vacuum.vacuum(Lake(spark, cfg.lake.root), result.rows_deleted,
+                                cfg.privacy.vacuum_retention_hours)
+        print(f"vacuum (retention {cfg.privacy.vacuum_retention_hours} h): "
+              f"{sum(deleted.values()):,} old files removed")
+    return 0
+
+
+def cmd_vacuum(args, cfg: Config) -> int:
+    from crm_spark.privacy import erase, vacuum
+    from crm_spark.tables import Lake, parse_table_name
+
+    hours = cfg.privacy.vacuum_retention_hours if args.retention_hours is None else args.retention_hours
+    if hours < 0:
+        raise CrmSparkError("--retention-hours must be 0 or more")
+    for table in args.table or ():
+        parse_table_name(table)  # a name with SQL in it stops here, before Spark starts
+    lake = Lake(_session(cfg), cfg.lake.root)
+    if args.table:
+        missing = [t for t in args.table if not lake.exists(t)]
+        if missing:
+            raise CrmSparkError(f"no such table: {', '.join(missing)} (see `crm-spark tables`)")
+        tables = list(args.table)
+    else:
+        tables = erase.tables_to_scan(lake) + [
+            t for t in ("privacy.suppression", "privacy.erasure_audit") if lake.exists(t)]
+    deleted = vacuum.vacuum(lake, tables, hours)
+    print(f"vacuum (retention {hours} h): {sum(deleted.values()):,} files removed from {len(deleted)} tables")
+    return 0
+
+
+def cmd_pii_scan(args, cfg: Config) -> int:
+    from crm_spark.privacy import erase, pii
+    from crm_spark.sources.registry import load_sources
+    from crm_spark.tables import Lake
+
+    lake = Lake(_session(cfg), cfg.lake.root)
+    tables = erase.tables_to_scan(lake)
+    findings = pii.scan(lake, tables, {s.name: s for s in load_sources(cfg)}, cfg)
+    if not findings:
+        print(f"pii-scan: no untagged personal data found in {len(tables)} tables")
+        return 0
+    print(f"{'table':<34} {'column':<24} {'looks like':<10} {'share':>6}  example")
+    for f in findings:
+        print(f"{f.table:<34} {f.column:<24} {f.looks_like:<10} {f.share:>6.0%}  {f.example}")
+    print(f"pii-scan: {len(findings)} untagged column(s) look like personal data; tag them in "
+          "privacy.pii_columns or stop writing them")
+    return 1
+
+
+def cmd_export_audience(args, cfg: Config) -> int:
+    from crm_spark.gold.audiences import export_audience
+
+    rows, as_of = export_audience(_session(cfg), cfg, args.channel, args.segment, args.out, args.as_of)
+    print(f"audience {args.segment!r} on {args.channel} at {as_of}: {rows:,} consenting customers "
+          f"-> {args.out}")
+    return 0
+
+
 def cmd_setup(args, cfg: Config) -> int:
     import shutil
 
@@ -427,6 +528,10 @@ COMMANDS = {
     "tables": cmd_tables,
     "quality": cmd_quality,
     "setup": cmd_setup,
+    "erase": cmd_erase,
+    "vacuum": cmd_vacuum,
+    "pii-scan": cmd_pii_scan,
+    "export-audience": cmd_export_audience,
 }
 
 

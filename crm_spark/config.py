@@ -316,6 +316,24 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    hash_key_env: str = "CRM_SPARK_PII_KEY"   # the variable holding the keyed-hash secret
+    vacuum_retention_hours: int = 168          # deleted rows stay in time travel this long
+    vacuum_after_erase: bool = True            # vacuum the tables an erasure touched
+    pseudonymise: tuple[str, ...] = ()         # customer_360 adds <field>_key keyed hashes
+    pii_columns: tuple[str, ...] = ()          # extra table.column names tagged as personal data
+
+    def __post_init__(self):
+        if not re.match(r"^[A-Z_][A-Z0-9_]*$", self.hash_key_env):
+            raise InvalidValue("hash_key_env", "must name an environment variable (A-Z, 0-9, _)")
+        if self.vacuum_retention_hours < 0:
+            raise InvalidValue("vacuum_retention_hours", "must be 0 or more")
+        unknown = sorted(set(self.pseudonymise) - {"email", "phone"})
+        if unknown:
+            raise InvalidValue("pseudonymise", f"unknown field(s) {unknown}; use email, phone")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     generate_demo_if_empty: bool
     as_of: dt.date | None = None
@@ -407,11 +425,12 @@ class QualityConfig:
             raise InvalidValue("sample_rows", "must be between 0 and 100")
         for table, expectations in self.tables.items():
             if not TABLE_NAME.match(table):
-                raise InvalidValue("tables", f"'{table}' is not a table name of the form layer.table")
+                # the field names the table so the error names the file that declared it
+                raise InvalidValue(f"tables.{table}", "is not a table name of the form layer.table")
             names = [e.name for e in expectations]
             for name in sorted({n for n in names if names.count(n) > 1}):
-                raise InvalidValue("tables", f"{table}: expectation name '{name}' is declared twice; "
-                                             "give each a distinct name")
+                raise InvalidValue(f"tables.{table}", f"expectation name '{name}' is declared twice; "
+                                                      "give each a distinct name")
 
 
 @dataclass(frozen=True)
@@ -429,6 +448,7 @@ class Config:
     run: RunConfig
     sources: Mapping[str, SourceConfig] = field(default_factory=dict)
     quality: QualityConfig = field(default_factory=QualityConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     files: tuple[str, ...] = ()
     digest: str = ""
 

@@ -24,7 +24,7 @@ from crm_spark.errors import CrmSparkError, DataQualityError, TableNotFoundError
 
 log = logging.getLogger(__name__)
 
-LAYERS = ("bronze", "silver", "gold", "features", "scores", "quality", "ops")
+LAYERS = ("bronze", "silver", "gold", "features", "scores", "quality", "ops", "privacy")
 COMMIT_FILE = re.compile(r"^\d{20}\.json$")
 TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"

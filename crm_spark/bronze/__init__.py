@@ -56,7 +56,7 @@ def ingest_source(spark: SparkSession, lake: Lake, cfg: Config, ctx: RunContext,
         log.info("bronze.%s: %s does not exist yet; nothing to ingest", source.name, source.path)
         return []
     results: list[BatchResult] = []
-    query = files.start_query(spark, lake, source, ctx, checkpoint_of(cfg, source), results,
+    query = files.start_query(spark, lake, cfg, source, ctx, checkpoint_of(cfg, source), results,
                               max_files=cfg.ingest.max_files_per_trigger)
     try:
         query.awaitTermination()
@@ -82,7 +82,7 @@ def run_continuous(spark: SparkSession, cfg: Config, ctx: RunContext,
         if source.spec.format == "jdbc":
             log.warning("%s: jdbc sources are read in batch runs only", source.name)
             continue
-        queries.append(files.start_query(spark, lake, source, ctx, checkpoint_of(cfg, source),
+        queries.append(files.start_query(spark, lake, cfg, source, ctx, checkpoint_of(cfg, source),
                                          results, continuous_seconds=cfg.ingest.trigger_seconds,
                                          max_files=cfg.ingest.max_files_per_trigger))
     log.info("ingesting continuously every %d s from %d source(s); stop with Ctrl-C",

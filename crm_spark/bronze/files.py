@@ -17,14 +17,16 @@ from pyspark.sql.types import StructField, StructType, _parse_datatype_string
 
 from crm_spark.bronze import parse
 from crm_spark.bronze.batch import BatchResult, write_batch
+from crm_spark.config import Config
 from crm_spark.pipeline import RunContext
+from crm_spark.privacy import suppression
 from crm_spark.sources.registry import Source
 from crm_spark.tables import Lake
 
 log = logging.getLogger(__name__)
 
 
-def start_query(spark: SparkSession, lake: Lake, source: Source, ctx: RunContext,
+def start_query(spark: SparkSession, lake: Lake, cfg: Config, source: Source, ctx: RunContext,
                 checkpoint: str, results: list[BatchResult], continuous_seconds: int | None = None,
                 max_files: int = 0) -> StreamingQuery:
     """Start the streaming query of one file source; each batch appends to ``results``."""
@@ -40,7 +42,7 @@ def start_query(spark: SparkSession, lake: Lake, source: Source, ctx: RunContext
     stream = stream.withColumn("_source_file", F.col("_metadata.file_path"))
 
     def handle(batch_df: DataFrame, batch_id: int) -> None:
-        result = process_batch(lake, source, ctx, batch_df, batch_id)
+        result = process_batch(lake, cfg, source, ctx, batch_df, batch_id)
         if result is not None:
             results.append(result)
 
@@ -53,7 +55,7 @@ def start_query(spark: SparkSession, lake: Lake, source: Source, ctx: RunContext
     return writer.start()
 
 
-def process_batch(lake: Lake, source: Source, ctx: RunContext, batch_df: DataFrame,
+def process_batch(lake: Lake, cfg: Config, source: Source, ctx: RunContext, batch_df: DataFrame,
                   batch_id: int) -> BatchResult | None:
     """Parse one micro-batch of a file source and write it exactly once.
 
@@ -83,8 +85,12 @@ def process_batch(lake: Lake, source: Source, ctx: RunContext, batch_df: DataFra
         log.warning("schema drift in %s: new column(s) %s %s", source.name, ", ".join(extra), action)
     kept_extra = extra if source.spec.allow_evolution else []
     checked = parse.check_rows(parsed, source, error, extra=kept_extra)
-    return write_batch(lake, source.name, checked, batch_id, rows_read, len(stats), ctx.now(),
-                       ctx.run_id, new_columns=tuple(extra), merge_schema=bool(kept_extra))
+    suppressor = suppression.suppressor(lake, source, cfg)
+    result = write_batch(lake, source.name, checked, batch_id, rows_read, len(stats), ctx.now(),
+                         ctx.run_id, new_columns=tuple(extra), merge_schema=bool(kept_extra),
+                         suppressor=suppressor)
+    suppression.recheck_batch(lake, cfg, source, suppressor, batch_id)
+    return result
 
 
 def _file_stats(lines: DataFrame, source: Source) -> list:

@@ -19,6 +19,7 @@ from crm_spark.bronze.batch import INGEST_LOG, BatchResult, write_batch
 from crm_spark.config import Config, resolve_secret
 from crm_spark.errors import CrmSparkError
 from crm_spark.pipeline import RunContext
+from crm_spark.privacy import suppression
 from crm_spark.sources.registry import Source
 from crm_spark.tables import Lake, Txn
 
@@ -47,8 +48,11 @@ def ingest_increment(spark: SparkSession, lake: Lake, cfg: Config, ctx: RunConte
     try:
         rows_read = as_text.count()
         checked = parse.check_rows(as_text, source, F.lit(None).cast("string"))
-        return write_batch(lake, source.name, checked, batch_id, rows_read, 1,
-                           ctx.now(), ctx.run_id)
+        suppressor = suppression.suppressor(lake, source, cfg)
+        result = write_batch(lake, source.name, checked, batch_id, rows_read, 1,
+                             ctx.now(), ctx.run_id, suppressor=suppressor)
+        suppression.recheck_batch(lake, cfg, source, suppressor, batch_id)
+        return result
     finally:
         as_text.unpersist()
 

@@ -11,6 +11,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from crm_spark.gold.sales import MONEY, utc_date
+from crm_spark.privacy.consent import consent_at
 
 
 def _before(column: str, as_of: dt.date) -> Column:
@@ -61,10 +62,9 @@ def service_of(tickets_df: DataFrame, as_of: dt.date) -> DataFrame:
 
 def consent_state(consent_df: DataFrame, as_of: dt.date,
                   channels: Sequence[str] = ("email", "sms")) -> DataFrame:
-    """The latest consent status per customer and channel at ``as_of`` (null: never asked)."""
-    latest = (consent_df.filter(F.col("customer_id").isNotNull() & _before("changed_at", as_of))
-              .groupBy("customer_id", "channel")
-              .agg(F.max_by("status", F.struct("changed_at", "status")).alias("status")))
+    """``customer_id, consent_<channel>...``: the latest status per channel at ``as_of`` (null:
+    never asked), by :func:`crm_spark.privacy.consent.consent_at`."""
+    latest = consent_at(consent_df, as_of)
     return latest.groupBy("customer_id").agg(*[
         F.max(F.when(F.col("channel") == channel, F.col("status"))).alias(f"consent_{channel}")
         for channel in channels])

@@ -9,7 +9,20 @@ from pyspark.sql import DataFrame
 
 from crm_spark.config import Config
 from crm_spark.errors import DataQualityError
-from crm_spark.gold import affinity, attribution, cohorts, customer360, journeys, kpis, rfm, sales, segments
+from crm_spark.gold import (
+    affinity,
+    attribution,
+    audiences,
+    cohorts,
+    customer360,
+    journeys,
+    kpis,
+    rfm,
+    sales,
+    segments,
+)
+from crm_spark.privacy import pii
+from crm_spark.privacy.hashing import hash_key
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +102,18 @@ def segment_profiles_step(inputs, cfg: Config) -> DataFrame | None:
 
 
 def customer_360_step(inputs, cfg: Config) -> DataFrame:
-    return customer360.customer_360(
+    profile_df = customer360.customer_360(
         inputs["customers"], inputs["sales"], inputs["web_events"], inputs["email_events"],
         inputs["support_tickets"], inputs["consent"], inputs["rfm"], inputs.as_of, cfg.gold.profile_fields,
         inputs.tables.get("scores"))
+    if not cfg.privacy.pseudonymise:
+        return profile_df
+    key = hash_key(cfg.privacy.hash_key_env)
+    return pii.with_pseudonyms(profile_df, inputs["customers"], cfg.privacy.pseudonymise, key)
+
+
+def audiences_step(inputs, cfg: Config) -> DataFrame:
+    return audiences.audiences(inputs["rfm"], inputs.tables.get("segments"), inputs["consent"], inputs.as_of)
 
 
 STEPS = [
@@ -109,4 +130,5 @@ STEPS = [
     ("segments", segments_step),
     ("segment_profiles", segment_profiles_step),
     ("customer_360", customer_360_step),
+    ("audiences", audiences_step),
 ]

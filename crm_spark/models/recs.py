@@ -34,6 +34,7 @@ from pyspark.sql import functions as F
 
 from crm_spark.errors import ConfigError
 from crm_spark.gold.sales import utc_date
+from crm_spark.privacy.consent import filter_consenting
 
 log = logging.getLogger(__name__)
 
@@ -284,22 +285,6 @@ def _ranked_lists(top_df: DataFrame, labels_df: DataFrame) -> DataFrame:
     )
 
 
-def consenting_customers(consent_df: DataFrame, as_of: dt.date, channel: str = "email") -> DataFrame:
-    """``customer_id`` of customers whose latest ``channel`` consent dated on or before ``as_of``
-    (UTC) is 'granted'. No record means no consent (opt-in, GDPR); of two records at the same
-    instant 'withdrawn' wins. ``consent_df``: silver.consent (customer_id, channel, status, changed_at).
-    """
-    latest = Window.partitionBy("customer_id").orderBy(
-        F.desc("changed_at"), F.when(F.col("status") == "withdrawn", 0).otherwise(1))
-    return (
-        consent_df.filter((F.col("channel") == channel) & F.col("customer_id").isNotNull()
-                          & F.col("changed_at").isNotNull() & (utc_date("changed_at") <= F.lit(as_of)))
-        .withColumn("n", F.row_number().over(latest))
-        .filter((F.col("n") == 1) & (F.col("status") == "granted"))
-        .select("customer_id")
-    )
-
-
 def recommendations(model: ALSModel, interactions_df: DataFrame, customers_df: DataFrame,
                     consent_df: DataFrame, popular_df: DataFrame, settings: RecsSettings,
                     as_of: dt.date) -> DataFrame:
@@ -311,7 +296,7 @@ def recommendations(model: ALSModel, interactions_df: DataFrame, customers_df: D
     Args:
         model: ALS fitted on ``interactions_df``.
         customers_df: silver.customers; requires ``customer_id``.
-        consent_df: silver.consent, see ``consenting_customers``.
+        consent_df: silver.consent, see :mod:`crm_spark.privacy.consent`.
         popular_df: ``popular_items`` output; requires ``rank, sku, score``.
 
     Returns:
@@ -319,8 +304,7 @@ def recommendations(model: ALSModel, interactions_df: DataFrame, customers_df: D
         preference, or for 'popular' the share of buying customers who bought it), ``reason``
         ('als' | 'popular'), ``as_of`` (DATE).
     """
-    targets_df = customers_df.select("customer_id").join(
-        consenting_customers(consent_df, as_of), on="customer_id", how="left_semi")
+    targets_df = filter_consenting(customers_df.select("customer_id"), consent_df, as_of, "email")
     index_df = customer_index(interactions_df)
     warm_df = targets_df.alias("t").join(index_df.alias("i"), on="customer_id", how="inner")
     bought_df = _bought(interactions_df)

@@ -302,3 +302,34 @@ def load_run_dict(cfg: Config, run_id: str, artifact_file: str) -> dict:
         return dict(mlflow.artifacts.load_dict(f"runs:/{run_id}/{artifact_file}"))
     except (MlflowException, OSError) as e:
         raise CrmSparkError(f"run {run_id} has no artifact {artifact_file}: {e}") from e
+
+
+RETRAIN_TAG = "needs_retraining"
+
+
+def flag_for_retraining(cfg: Config, erased_at: dt.datetime, erasure_id: str) -> list[str]:
+    """Tag every registered version created before ``erased_at`` as trained on erased data.
+
+    Returns:
+        ``name/version`` of each flagged version (empty when no model is registered).
+    """
+    if not _has_registry(cfg):
+        return []
+    client = _client(cfg).MlflowClient()
+    flagged = []
+    for name in MODEL_NAMES:
+        for version in client.search_model_versions(f"name = '{name}'"):
+            created = dt.datetime.fromtimestamp(version.creation_timestamp / 1000, dt.UTC)
+            if created <= erased_at:
+                client.set_model_version_tag(name, version.version, RETRAIN_TAG, erasure_id)
+                flagged.append(f"{name}/{version.version}")
+    if flagged:
+        log.warning("%d model version(s) were trained before erasure %s and are tagged %s: retrain "
+                    "them", len(flagged), erasure_id, RETRAIN_TAG)
+    return sorted(flagged)
+
+
+def _has_registry(cfg: Config) -> bool:
+    """False for a local SQLite store that was never created (no model can be registered)."""
+    uri = cfg.mlflow.tracking_uri
+    return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists()
