@@ -68,9 +68,9 @@ def write_batch(lake: Lake, source: str, checked_df: DataFrame, batch_id: int, r
     stamp = F.lit(ingested_at).cast("timestamp")
     checked_df = checked_df.withColumns({
         "_ingested_at": stamp, "_batch_id": F.lit(batch_id).cast("bigint")})
-    checked_df = (suppressor.flag(checked_df) if suppressor is not None
-                  else checked_df.withColumn("_suppressed", F.lit(False)))
-    checked_df = checked_df.persist(StorageLevel.MEMORY_AND_DISK)
+    parsed_df = checked_df.persist(StorageLevel.MEMORY_AND_DISK)
+    checked_df = (suppressor.flag(parsed_df) if suppressor is not None
+                  else parsed_df.withColumn("_suppressed", F.lit(False)))
     try:
         status = (F.when(F.col("_suppressed"), "suppressed")
                   .when(F.col("reason") == "", "kept").otherwise("quarantined"))
@@ -102,7 +102,7 @@ def write_batch(lake: Lake, source: str, checked_df: DataFrame, batch_id: int, r
         # merge_schema: ingest logs written before rows_suppressed existed gain the column
         lake.append(entry, INGEST_LOG, txn=Txn(f"{INGEST_LOG}:{source}", batch_id), merge_schema=True)
     finally:
-        checked_df.unpersist()
+        parsed_df.unpersist()
     log.info("bronze.%s batch %d: %d files, %d rows read = %d bronze + %d quarantined + %d suppressed "
              "(parse %.1f s, writes %.1f s)", source, batch_id, files, rows_read, kept, quarantined,
              suppressed, parsed_seconds, time.perf_counter() - start - parsed_seconds)

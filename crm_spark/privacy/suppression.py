@@ -43,22 +43,35 @@ class Suppressor:
     def flag(self, rows_df: DataFrame) -> DataFrame:
         """Adds ``_suppressed`` (BOOLEAN): a row holds an identifier on the list.
 
+        Each row's identifiers are hashed once into one exploded column and matched with one
+        broadcast join (separate joins per identifier made plans too large to compile).
+        ``rows_df`` is read twice: persist it first when it is expensive.
+
         Requires: the source's columns (as declared in its schema)."""
-        flags = []
-        for i, (kind, value) in enumerate(subjects.source_identifiers(self.source, self.config.silver)):
-            hashes = (
-                self.list_df.where(F.col("kind") == kind)
-                .select(F.col("key_hash").alias(f"_h{i}"), F.lit(True).alias(f"_s{i}"))
-                .distinct()
-            )
-            rows_df = (
-                rows_df.withColumn(f"_h{i}", keyed_hash(kind, value, self.key))
-                .join(F.broadcast(hashes), on=f"_h{i}", how="left")
-                .drop(f"_h{i}")
-            )
-            flags.append(F.col(f"_s{i}"))
-        suppressed = F.coalesce(*flags, F.lit(False)) if flags else F.lit(False)
-        return rows_df.withColumn("_suppressed", suppressed).drop(*[f"_s{i}" for i in range(len(flags))])
+        identifiers = subjects.source_identifiers(self.source, self.config.silver)
+        if not identifiers:
+            return rows_df.withColumn("_suppressed", F.lit(False))
+        keyed = rows_df.withColumn("_row_fp", fingerprint(rows_df.columns))
+        hashes = F.array(
+            *[
+                F.struct(F.lit(kind).alias("_kind"), keyed_hash(kind, value, self.key).alias("_key_hash"))
+                for kind, value in identifiers
+            ]
+        )
+        listed = self.list_df.select(F.col("kind").alias("_kind"), F.col("key_hash").alias("_key_hash"))
+        hits = (
+            keyed.select("_row_fp", F.explode(hashes).alias("_id"))
+            .select("_row_fp", "_id._kind", "_id._key_hash")
+            .join(F.broadcast(listed.distinct()), on=["_kind", "_key_hash"], how="left_semi")
+            .select("_row_fp")
+            .distinct()
+            .withColumn("_hit", F.lit(True))
+        )
+        return (
+            keyed.join(hits, on="_row_fp", how="left")
+            .withColumn("_suppressed", F.coalesce(F.col("_hit"), F.lit(False)))
+            .drop("_row_fp", "_hit")
+        )
 
 
 def suppressor(lake: Lake, source: Source, cfg: Config) -> Suppressor | None:
