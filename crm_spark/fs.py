@@ -66,3 +66,10 @@ def rename(spark: SparkSession, source: str, target: str) -> None:
     fs.mkdirs(target_path.getParent())
     if not fs.rename(path, target_path):
         raise OSError(f"could not move {source} to {target}")
+
+
+def qualified(spark: SparkSession, uri: str) -> str:
+    """``uri`` with its scheme and an absolute path (``lake`` -> ``file:/home/me/lake``): SQL
+    statements on ``delta.`path``` do not resolve relative paths."""
+    fs, path = _fs_and_path(spark, uri)
+    return fs.makeQualified(path).toString()

@@ -109,7 +109,7 @@ class Lake:
         every later write of a null there fails (the table must exist and hold no null)."""
         detail = DeltaTable.forPath(self.spark, self.path(table)).detail().first()
         present = {k.removeprefix("delta.constraints.") for k in detail["properties"]}
-        path = self.path(table).replace("`", "``")
+        path = fs.qualified(self.spark, self.path(table)).replace("`", "``")
         for column in columns:
             if f"{column}_not_null" in present:
                 continue

@@ -71,3 +71,20 @@ def test_list_tables_reports_version_rows_and_operation(spark, lake):
     infos = {i.name: i for i in lake.list_tables()}
     assert (infos["gold.x"].version, infos["gold.x"].rows) == (1, 2)
     assert infos["gold.x"].last_operation == "WRITE"
+
+
+def test_constraints_work_on_a_lake_root_given_as_a_relative_path(spark, tmp_path):
+    import os
+
+    from crm_spark.errors import DataQualityError
+    from crm_spark.tables import Lake
+
+    # `make run` uses lake.root = "lake", relative to the working directory
+    relative = Lake(spark, os.path.relpath(tmp_path / "lake", os.getcwd()))
+    relative.append(spark.createDataFrame([("a",)], "k STRING"), "silver.t")
+
+    relative.ensure_not_null("silver.t", ["k"])
+
+    with pytest.raises(DataQualityError, match="silver.t"):
+        relative.append(spark.createDataFrame([(None,)], "k STRING"), "silver.t")
+    assert [r.k for r in relative.read("silver.t").collect()] == ["a"]

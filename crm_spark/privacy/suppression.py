@@ -16,6 +16,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from crm_spark import fs
 from crm_spark.config import Config
 from crm_spark.privacy import subjects
 from crm_spark.privacy.hashing import hash_key, keyed_hash
@@ -150,5 +151,6 @@ def delete_matching(lake: Lake, table: str, rows_df: DataFrame) -> int:
     )
     properties = target.detail().select("properties").first()[0] or {}
     if deleted and properties.get("delta.enableDeletionVectors", "false").lower() == "true":
-        lake.spark.sql(f"REORG TABLE delta.`{lake.path(table)}` APPLY (PURGE)")
+        path = fs.qualified(lake.spark, lake.path(table)).replace("`", "``")
+        lake.spark.sql(f"REORG TABLE delta.`{path}` APPLY (PURGE)")
     return deleted
