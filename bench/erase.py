@@ -22,7 +22,7 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from procmem import run_measured  # noqa: E402
+from procmem import run_steps  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
 CLI = str(PROJECT / ".venv" / "bin" / "crm-spark")
@@ -84,17 +84,9 @@ def main() -> int:
         ("pick", [PYTHON, "-c", PICK_IDS, str(ids_file), str(args.erase), *overrides]),
         ("erase", [CLI, *sets, "erase", "--from-file", str(ids_file)]),
     ]
-    measured = {}
-    for name, command in steps:
-        print(f"{name} ...", flush=True)
-        measured[name] = run_measured(command, str(work / f"{name}.log"), env=env)
-        if measured[name]["exit_code"]:
-            print(f"{name} failed; see {work / (name + '.log')}", file=sys.stderr)
-            return 1
-        print(
-            f"{name}: {measured[name]['seconds']} s, peak JVM RSS {measured[name]['peak_jvm_mib']:,} MiB",
-            flush=True,
-        )
+    measured = run_steps(steps, work, env=env)
+    if measured is None:
+        return 1
     erase_log = (work / "erase.log").read_text()
     summary = re.search(
         r"(\d[\d,]*) customer\(s\), (\d[\d,]*) rows from (\d+) tables, ([\d.]+) MB rewritten", erase_log

@@ -21,7 +21,7 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from procmem import run_measured  # noqa: E402
+from procmem import run_steps  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
 CLI = str(PROJECT / ".venv" / "bin" / "crm-spark")
@@ -81,15 +81,9 @@ def main() -> int:
               ("resolve", [CLI, *sets, "resolve", "--retrain"]),
               ("evaluate", [CLI, *sets, "evaluate", "identity", "--truth", str(truth / "source_records")]),
               ("pairs", [PYTHON, "-c", COUNT_PAIRS, *overrides])]
-    measured = {}
-    for name, command in steps:
-        print(f"{name} ...", flush=True)
-        measured[name] = run_measured(command, str(work / f"{name}.log"), env=env)
-        if measured[name]["exit_code"]:
-            print(f"{name} failed; see {work / (name + '.log')}", file=sys.stderr)
-            return 1
-        print(f"{name}: {measured[name]['seconds']} s, peak JVM RSS {measured[name]['peak_jvm_mib']:,} MiB",
-              flush=True)
+    measured = run_steps(steps, work, env=env)
+    if measured is None:
+        return 1
     evaluation = (work / "evaluate.log").read_text()
     metrics = {m: float(v.replace(",", "")) for m, v in re.findall(r"^(\w+)\s+([\d.,e+-]+)\s*$",
                                                                     evaluation, re.MULTILINE)}

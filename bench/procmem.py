@@ -64,3 +64,18 @@ def run_measured(command: list[str], log_path: str, env: dict | None = None) -> 
         sampler.join()
     return {"seconds": round(seconds, 1), "exit_code": code,
             **{f"peak_{k}_mib": round(v / 1024) for k, v in peaks.items()}}
+
+
+def run_steps(steps: list[tuple[str, list[str]]], work, env: dict | None = None) -> dict | None:
+    """Run named commands in order, each logged to ``work/<name>.log`` and measured; print a
+    line per step. Returns {name: measurement}, or None after the first failing step."""
+    measured = {}
+    for name, command in steps:
+        print(f"{name} ...", flush=True)
+        measured[name] = run_measured(command, str(work / f"{name}.log"), env=env)
+        if measured[name]["exit_code"]:
+            print(f"{name} failed; see {work / (name + '.log')}", flush=True)
+            return None
+        print(f"{name}: {measured[name]['seconds']} s, peak JVM RSS {measured[name]['peak_jvm_mib']:,} MiB",
+              flush=True)
+    return measured
