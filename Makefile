@@ -47,7 +47,7 @@ $(STAMP): pyproject.toml
 # it prints (docs/cluster.md). dist-env adds a packed virtual environment for --archives.
 dist: $(STAMP) jars
 	rm -rf dist && $(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
-	$(BIN)/python -m crm_spark.submit --out dist
+	$(BIN)/crm-spark --env cluster dist --out dist
 
 dist-env: dist
 	rm -rf build/env && $(PYTHON) -m venv build/env

@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--segment", required=True, help="an RFM segment name or behavioural segment label")
     export.add_argument("--out", required=True, help="the CSV file to write")
     export.add_argument("--as-of", type=dt.date.fromisoformat, help="default: the latest in gold.audiences")
+    dist = commands.add_parser("dist", help="build the spark-submit artifacts (zip, JARs) and print "
+                                            "the command lines")
+    dist.add_argument("--out", default="dist", help="folder to write (default: dist)")
     commands.add_parser("tables", help="list every table with its version, rows and last write")
     quality = commands.add_parser("quality", help="evaluate the expectations of conf/quality.yml now "
                                                   "and print the results (exit 1 if a fail one breaks)")
@@ -498,6 +501,18 @@ def cmd_export_audience(args, cfg: Config) -> int:
     return 0
 
 
+def cmd_dist(args, cfg: Config) -> int:
+    from pathlib import Path
+
+    from crm_spark.submit import write_dist
+
+    dist, text = write_dist(cfg, Path(args.out))
+    size = sum(j.stat().st_size for j in dist.jars) / 1e6
+    print(f"built {dist.zip_path} and {len(dist.jars)} JARs ({size:.1f} MB) in {dist.folder / 'jars'}")
+    print(text)
+    return 0
+
+
 def cmd_setup(args, cfg: Config) -> int:
     import shutil
 
@@ -528,6 +543,7 @@ COMMANDS = {
     "tables": cmd_tables,
     "quality": cmd_quality,
     "setup": cmd_setup,
+    "dist": cmd_dist,
     "erase": cmd_erase,
     "vacuum": cmd_vacuum,
     "pii-scan": cmd_pii_scan,

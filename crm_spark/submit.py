@@ -1,6 +1,6 @@
 """What ``spark-submit`` needs to run the jobs on a cluster, and the command lines that use it.
 
-``make dist`` (``python -m crm_spark.submit``) writes into one folder:
+``make dist`` (``crm-spark dist``) writes into one folder:
 
 - ``crm_spark.zip``: the pure-Python package for ``--py-files`` (executors import it from there);
 - ``jars/``: the JVM JARs for ``--jars`` — Delta, the configured ``spark.packages`` and Splink's
@@ -15,7 +15,6 @@ they must be installed on every node, or shipped as a packed virtual environment
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
 import shlex
@@ -27,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import crm_spark
-from crm_spark.config import Config, SparkConfig, load_config
-from crm_spark.errors import CrmSparkError, SparkSetupError
+from crm_spark.config import Config, SparkConfig
+from crm_spark.errors import CrmSparkError
 from crm_spark.jars import delta_coordinate, local_jars, resolve_delta_version
 from crm_spark.spark import linkage_jars
 
@@ -188,25 +187,9 @@ def _pairs(argv: list[str]) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m crm_spark.submit --out dist``: build the artifacts, print the command lines."""
-    parser = argparse.ArgumentParser(prog="python -m crm_spark.submit", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="dist", help="folder to write (default: dist)")
-    parser.add_argument("--env", default="cluster", help="configuration overlay (default: cluster)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    try:
-        dist = build_dist(load_config(env=args.env), Path(args.out))
-    except (CrmSparkError, SparkSetupError) as e:
-        print(f"crm-spark: error: {e}", file=sys.stderr)
-        return 1
+def write_dist(cfg: Config, out: Path) -> tuple[Dist, str]:
+    """Build the artifacts into ``out`` and write ``submit.txt``; returns (dist, command lines)."""
+    dist = build_dist(cfg, out)
     text = "\n".join(command_lines(dist))
     (dist.folder / "submit.txt").write_text(text + "\n")
-    size = sum(j.stat().st_size for j in dist.jars) / 1e6
-    print(f"built {dist.zip_path} and {len(dist.jars)} JARs ({size:.1f} MB) in {dist.folder / 'jars'}")
-    print(text)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return dist, text
