@@ -26,7 +26,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -43,10 +42,6 @@ from crm_spark.tables import LAYERS, TABLE_NAME, Lake
 log = logging.getLogger(__name__)
 
 AUDIT = "privacy.erasure_audit"
-AUDIT_SCHEMA = (
-    "erasure_id STRING, subject_hash STRING, erased_at TIMESTAMP, tables ARRAY<STRING>, "
-    "rows_deleted MAP<STRING, BIGINT>, models_to_retrain ARRAY<STRING>"
-)
 CUSTOMER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SKIPPED_LAYERS = ("privacy",)
 
@@ -322,12 +317,7 @@ def _erase_from(
         }
         if not counts:
             return 0, {}, 0
-        deleted = delete_matching(lake, table, matched)
-        metrics = (
-            DeltaTable.forPath(lake.spark, lake.path(table)).history(1).select("operationMetrics").first()[0]
-            or {}
-        )
-        rewritten = int(metrics.get("numTargetBytesAdded", 0))
+        deleted, rewritten = delete_matching(lake, table, matched)
         log.info("%s: %d row(s) deleted", table, deleted)
         return deleted, counts, rewritten
     finally:

@@ -22,7 +22,6 @@ from crm_spark.config import SilverConfig
 from crm_spark.silver.standardise import email_match_key, email_of, phone_e164_of
 from crm_spark.sources.registry import Source
 
-KINDS = ("customer", "record", "email", "phone", "cookie", "order")
 EMAIL_TOKEN = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
 ID_TOKEN = r"[A-Za-z0-9_-]{4,}"
 

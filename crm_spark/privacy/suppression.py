@@ -26,9 +26,6 @@ from crm_spark.tables import Lake
 log = logging.getLogger(__name__)
 
 SUPPRESSION = "privacy.suppression"
-SUPPRESSION_SCHEMA = (
-    "kind STRING, key_hash STRING, subject_hash STRING, erasure_id STRING, added_at TIMESTAMP"
-)
 
 
 @dataclass(frozen=True)
@@ -107,7 +104,7 @@ def recheck_batch(lake: Lake, cfg: Config, source: Source, flagger: Suppressor |
     table = f"bronze.{source.name}"
     if fresh is None or not lake.exists(table):
         return 0
-    deleted = delete_matching(
+    deleted, _ = delete_matching(
         lake, table, fresh.flag(lake.read(table).where(F.col("_batch_id") == batch_id)).where("_suppressed")
     )
     if deleted:
@@ -130,10 +127,13 @@ def fingerprint(columns: Sequence[str], alias: str | None = None) -> Column:
     return F.sha2(F.to_json(F.struct(*[F.col(f"{prefix}`{c}`").alias(c) for c in columns])), 256)
 
 
-def delete_matching(lake: Lake, table: str, rows_df: DataFrame) -> int:
+def delete_matching(lake: Lake, table: str, rows_df: DataFrame) -> tuple[int, int]:
     """Delete from ``table`` every row equal to a row of ``rows_df`` (a subset of the table's
-    rows, extra columns allowed); returns rows deleted. Deletion vectors are purged so the data
-    files holding the rows are rewritten, which is what makes a later vacuum final."""
+    rows, extra columns allowed). Deletion vectors are purged so the data files holding the rows
+    are rewritten, which is what makes a later vacuum final.
+
+    Returns:
+        (rows deleted, bytes the MERGE wrote)"""
     columns = lake.read(table).columns
     fingerprints = rows_df.select(fingerprint(columns).alias("_fp")).distinct()
     target = DeltaTable.forPath(lake.spark, lake.path(table))
@@ -144,13 +144,10 @@ def delete_matching(lake: Lake, table: str, rows_df: DataFrame) -> int:
         .execute()
     )
     last = target.history(1).select("operation", "operationMetrics").first()
-    deleted = (
-        int((last["operationMetrics"] or {}).get("numTargetRowsDeleted", 0))
-        if last["operation"] == "MERGE"
-        else 0
-    )
+    metrics = (last["operationMetrics"] or {}) if last["operation"] == "MERGE" else {}
+    deleted = int(metrics.get("numTargetRowsDeleted", 0))
     properties = target.detail().select("properties").first()[0] or {}
     if deleted and properties.get("delta.enableDeletionVectors", "false").lower() == "true":
         path = fs.qualified(lake.spark, lake.path(table)).replace("`", "``")
         lake.spark.sql(f"REORG TABLE delta.`{path}` APPLY (PURGE)")
-    return deleted
+    return deleted, int(metrics.get("numTargetBytesAdded", 0))
