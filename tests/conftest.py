@@ -23,7 +23,7 @@ def test_overrides(root: Path) -> list[str]:
     return [
         "spark.master=local[2]",
         "spark.shuffle_partitions=2",
-        "spark.driver_memory=2g",
+        "spark.driver_memory=4g",
         f"spark.ivy_dir={PROJECT / '.ivy'}",
         f"spark.jars_dir={PROJECT / '.cache' / 'jars'}",
         f"lake.root={root / 'lake'}",
@@ -76,6 +76,7 @@ def lake(spark, tmp_path) -> Lake:
 
 
 DEMO_PERSONS = 400
+DEMO_SEED = 11
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +91,7 @@ def demo_lake(spark, tmp_path_factory):
     from crm_spark import pipeline
 
     root = tmp_path_factory.mktemp("demo")
-    cfg = make_config(root, [f"generate.persons={DEMO_PERSONS}", "generate.seed=11"])
+    cfg = make_config(root, [f"generate.persons={DEMO_PERSONS}", f"generate.seed={DEMO_SEED}"])
     pipeline.generate_demo(spark, cfg)
     ctx = pipeline.RunContext("demo", dt.datetime(2025, 1, 1, tzinfo=dt.UTC), cfg.generate.end_date)
     reports = pipeline.run_stages(spark, cfg, ctx, pipeline.stages())

@@ -61,6 +61,7 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
     lake.sync(map_df, IDENTITY_MAP, ["source", "source_id"],
               compare=["customer_id", "match_probability", "rule"])
     lake.ensure_not_null(IDENTITY_MAP, ["source", "source_id", "customer_id"])
+    map_df.unpersist()
     map_df = lake.read(IDENTITY_MAP).persist()
 
     customers_df = golden.golden_records(

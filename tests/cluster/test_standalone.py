@@ -1,11 +1,13 @@
 """The whole pipeline submitted with ``spark-submit`` to a real Spark standalone cluster — a master
 and two workers with one core each on 127.0.0.1 — with worker 2 killed (``kill -9`` of its JVM)
-in the middle of the run, compared with a local-mode run of the same input and configuration.
+in the middle of the run, compared with a local-mode run of the same input and seed: the
+session's ``demo_lake`` (``local[2]``): the cluster run ingests demo_lake's landing files and
+computes gold for the same as-of date.
 
-Both runs are the same ``spark-submit`` command line built from the ``make dist`` artifacts
-(``crm_spark.zip`` for ``--py-files``, ``jars/`` for ``--jars``, ``jobs/run_pipeline.py``);
-only ``--master`` differs. Executors run a Python that has the project's third-party packages
-but not its editable install, so they import crm_spark from the shipped zip.
+The cluster run is the ``spark-submit`` command line built from the ``make dist`` artifacts
+(``crm_spark.zip`` for ``--py-files``, ``jars/`` for ``--jars``, ``jobs/run_pipeline.py``).
+Executors run a Python that has the project's third-party packages but not its editable
+install, so they import crm_spark from the shipped zip.
 
 Compared as DataFrames, ignoring row order: every gold table and ``silver.identity_map``, less
 these columns, which differ between two runs by construction (not by cluster vs local):
@@ -13,9 +15,10 @@ these columns, which differ between two runs by construction (not by cluster vs 
 - ``silver.identity_map.resolved_at``: the wall-clock time of the resolve stage;
 - ``gold.customer_360`` ``churn_probability``, ``predicted_clv``, ``recommendations``: model
   outputs, like the tables ``gold.churn_scores``, ``gold.clv_scores`` and
-  ``gold.recommendations``. Models are trained on a partitioned data set with sampling, so
-  they need not be bit-identical across cluster and local mode; for them the test checks that
-  every model was registered with a champion and its scores were written.
+  ``gold.recommendations``. The cluster run trains cheaper models (one churn candidate, three
+  ALS iterations: the test is about where the work runs), and models are trained on a
+  partitioned data set with sampling, so they need not be bit-identical anyway; for them the
+  test checks that every model was registered with a champion and its scores were written.
 
 Doubles are compared to 8 decimal places: a cluster may add partial sums in another order.
 """
@@ -43,10 +46,8 @@ from tests.support.cluster import SPARK_HOME, StandaloneCluster, bare_python, fr
 
 pytestmark = [pytest.mark.cluster, pytest.mark.integration]
 
-AS_OF = "2024-12-31"
-# A tiny data set and cheap models for both runs: the test is about where the work runs.
-SMALL = ["generate.persons=150", "generate.seed=11", "models.churn_max_candidates=1",
-         "models.recs_max_iter=3"]
+# cheap models: the test is about where the work runs
+CHEAP_MODELS = ["models.churn_max_candidates=1", "models.recs_max_iter=3"]
 STAGES = ("ingest", "silver", "resolve", "gold", "features", "train", "score")
 KILL_DURING = "resolve"          # the pipeline stage during which worker 2 is killed ...
 # ... once identity's connected components have checkpointed their labels: losing an executor
@@ -81,12 +82,12 @@ class Run:
         return str(self.root / "lake")
 
 
-def job_args(root: Path, extra: list[str] = ()) -> list[str]:
-    """The pipeline's arguments: the test configuration (private folders, 2 partitions) at a
-    small size; the master is left to spark-submit."""
+def job_args(root: Path, as_of: str, extra: list[str] = ()) -> list[str]:
+    """The pipeline's arguments: the test configuration (private folders, 2 partitions) on
+    demo_lake's input; the master is left to spark-submit."""
     sets = [o for o in conftest.test_overrides(root) if not o.startswith("spark.master=")]
-    sets += [*SMALL, f"report.out={root / 'report.html'}", *extra]
-    return ["--env", "cluster", *[a for s in sets for a in ("--set", s)], "--as-of", AS_OF]
+    sets += [*CHEAP_MODELS, f"report.out={root / 'report.html'}", *extra]
+    return ["--env", "cluster", *[a for s in sets for a in ("--set", s)], "--as-of", as_of]
 
 
 def submit_env() -> dict[str, str]:
@@ -113,21 +114,9 @@ def python_conf(executor_python: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def local_run(artifacts, tmp_path_factory) -> Run:
-    dist, executor_python = artifacts
-    root = tmp_path_factory.mktemp("local")
-    command = submit_command(dist, "run_pipeline", "local[2]", job_args(root),
-                             {**python_conf(executor_python), "spark.driver.memory": "2g"},
-                             str(SPARK_HOME / "bin" / "spark-submit"), PROJECT / "jobs")
-    run = Run(root, command)
-    _execute(run, monitor=None)
-    return run
-
-
-@pytest.fixture(scope="module")
-def cluster_run(artifacts, local_run, tmp_path_factory) -> Run:
-    """The cluster run; the cluster is stopped when it ends, whatever happened. Runs after the
-    local run so that the two never compete for the two cores."""
+def cluster_run(artifacts, demo_lake, tmp_path_factory) -> Run:
+    """The cluster run; the cluster is stopped when it ends, whatever happened. Runs after
+    demo_lake is built so that the two never compete for the two cores."""
     dist, executor_python = artifacts
     root = tmp_path_factory.mktemp("cluster")
     with StandaloneCluster(root / "spark", workers=2, cores=1, memory="1g") as cluster:
@@ -139,8 +128,12 @@ def cluster_run(artifacts, local_run, tmp_path_factory) -> Run:
                 # query plans would make the event log about 1 GB; the test reads task events only
                 "spark.sql.maxPlanStringLength": "1000"}
         # the driver's UI answers the REST calls that show which executor is running a task
-        extra = ["spark.options.spark.ui.enabled=true", f"spark.options.spark.ui.port={ui_port}"]
-        command = submit_command(dist, "run_pipeline", cluster.master_url, job_args(root, extra), conf,
+        demo_cfg = demo_lake[0]
+        # demo_lake's landing files are the input (ingest only reads them): the very same input
+        extra = ["spark.options.spark.ui.enabled=true", f"spark.options.spark.ui.port={ui_port}",
+                 f"lake.landing={demo_cfg.lake.landing}"]
+        as_of = demo_cfg.generate.end_date.isoformat()
+        command = submit_command(dist, "run_pipeline", cluster.master_url, job_args(root, as_of, extra), conf,
                                  str(SPARK_HOME / "bin" / "spark-submit"), PROJECT / "jobs")
         run = Run(root, command)
         _execute(run, monitor=WorkerKiller(cluster, ui_port, run))
@@ -274,12 +267,6 @@ def test_executors_import_crm_spark_only_from_the_shipped_zip(artifacts):
     assert deps.returncode == 0, deps.stderr
 
 
-def test_the_local_run_completes(local_run):
-    _check_ran(local_run)
-    assert set(STAGES) <= set(local_run.stages_started)
-    assert (local_run.root / "report.html").stat().st_size > 0
-
-
 def test_executors_on_both_workers_ran_tasks_before_one_was_killed(cluster_run):
     _check_ran(cluster_run)
     assert cluster_run.kill is not None, "worker 2 was never seen running a task during " + KILL_DURING
@@ -294,7 +281,7 @@ def test_executors_on_both_workers_ran_tasks_before_one_was_killed(cluster_run):
     assert set(succeeded) == {1, 2} and min(succeeded.values()) > 0, succeeded
 
 
-def test_the_run_survives_the_killed_worker(cluster_run, local_run):
+def test_the_run_survives_the_killed_worker(cluster_run, demo_lake):
     """Worker 2's executor is lost, and the rest of the pipeline runs on worker 1 to the end
     (exit code 0, report written); the tables are checked against the local run below."""
     _check_ran(cluster_run)
@@ -313,16 +300,15 @@ def test_the_run_survives_the_killed_worker(cluster_run, local_run):
     after = [e for e in events if e["Event"] == "SparkListenerTaskEnd"
              and e["Task End Reason"]["Reason"] == "Success" and e["Task Info"]["Finish Time"] > removed_at]
     assert after and {cluster_run.executor_workers[e["Task Info"]["Executor ID"]] for e in after} == {1}
-    assert cluster_run.stages_started == local_run.stages_started
+    assert cluster_run.stages_started == [r.name for r in demo_lake[2]] == list(STAGES)
     assert (cluster_run.root / "report.html").stat().st_size > 0
 
 
-def test_gold_tables_and_identity_map_equal_the_local_run(spark, local_run, cluster_run):
+def test_gold_tables_and_identity_map_equal_the_local_run(spark, demo_lake, cluster_run):
     from crm_spark.tables import Lake
 
-    _check_ran(local_run)
     _check_ran(cluster_run)
-    local, cluster = Lake(spark, local_run.lake_root), Lake(spark, cluster_run.lake_root)
+    local, cluster = demo_lake[1], Lake(spark, cluster_run.lake_root)
     gold = sorted(t.name for t in local.list_tables(["gold"]))
     assert gold == sorted(t.name for t in cluster.list_tables(["gold"]))
     compared = [t for t in gold if t not in MODEL_TABLES] + ["silver.identity_map"]
