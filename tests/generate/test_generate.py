@@ -22,10 +22,13 @@ DUPLICATE_RATE = 0.06
 @pytest.fixture(scope="module")
 def generated(spark, base_config, tmp_path_factory):
     root = tmp_path_factory.mktemp("gen")
-    gen = dataclasses.replace(base_config.generate, persons=PERSONS, seed=7,
-                              malformed_rate=MALFORMED_RATE, duplicate_rate=DUPLICATE_RATE)
-    counts = generate(spark, gen, str(root / "landing"), str(root / "truth"))
+    counts = generate(spark, generator_settings(base_config), str(root / "landing"), str(root / "truth"))
     return root, counts
+
+
+def generator_settings(base_config):
+    return dataclasses.replace(base_config.generate, persons=PERSONS, seed=7,
+                               malformed_rate=MALFORMED_RATE, duplicate_rate=DUPLICATE_RATE)
 
 
 def lines(root: Path, name: str) -> list[str]:
@@ -139,15 +142,15 @@ def test_purchase_rate_and_taste_are_planted(generated):
     assert in_taste / total > 0.6  # 0.7 planted + 0.3/8 by chance
 
 
-def test_same_seed_gives_identical_files(spark, base_config, tmp_path):
-    gen = dataclasses.replace(base_config.generate, persons=150, seed=3)
-    for run in ("a", "b"):
-        generate(spark, gen, str(tmp_path / run / "landing"), str(tmp_path / run / "truth"))
-    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.*"))
-    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*.*"))
-    assert files_a == files_b and files_a
-    for rel in files_a:
-        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+def test_same_seed_gives_identical_files(spark, base_config, generated, tmp_path):
+    first, _ = generated
+    again = tmp_path / "again"
+    generate(spark, generator_settings(base_config), str(again / "landing"), str(again / "truth"))
+    files_first = sorted(p.relative_to(first) for p in first.rglob("*.*"))
+    files_again = sorted(p.relative_to(again) for p in again.rglob("*.*"))
+    assert files_first == files_again and files_first
+    for rel in files_first:
+        assert (first / rel).read_bytes() == (again / rel).read_bytes(), rel
 
 
 def test_no_two_persons_share_a_mailbox(generated):
