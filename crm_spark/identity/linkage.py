@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crm_spark.config import IdentityConfig
+from crm_spark.errors import CrmSparkError
 from crm_spark.pipeline import RunContext
 from crm_spark.tables import Lake
 
@@ -93,9 +94,24 @@ def train(linker, cfg: IdentityConfig) -> None:
     deterministic = [block_on(column) for column in ("email_match", "phone")]
     linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.8)
     linker.training.estimate_u_using_random_sampling(max_pairs=cfg.max_pairs_for_u, seed=cfg.seed)
+    from splink.internals.exceptions import EMTrainingException  # not re-exported by splink 5
+
+    trained = 0
     for rule in cfg.training_blocking:
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on(*rule), estimate_without_term_frequencies=True)
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*rule), estimate_without_term_frequencies=True)
+            trained += 1
+        except EMTrainingException:
+            # a source without that identifier (e.g. no phone numbers): the other rules train
+            log.warning("identity: training rule %s gives no record pairs in this data; skipped",
+                        "+".join(rule))
+    if not trained:
+        raise CrmSparkError(
+            "identity: no rule of identity.training_blocking ("
+            + ", ".join("+".join(rule) for rule in cfg.training_blocking)
+            + ") gives record pairs in this data; add a rule on columns it holds, or set "
+              "identity.probabilistic=false")
     log.info("identity: trained the matching model in %.1f s", time.perf_counter() - start)
 
 
