@@ -89,13 +89,12 @@ def score_pairs(spark: SparkSession, lake: Lake, records_df: DataFrame, cfg: Ide
 def train(linker, cfg: IdentityConfig) -> None:
     """u from random pairs, lambda from the deterministic rules, m by EM per training rule."""
     from splink import block_on
+    from splink.internals.exceptions import EMTrainingException  # not re-exported by splink 5
 
     start = time.perf_counter()
     deterministic = [block_on(column) for column in ("email_match", "phone")]
     linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.8)
     linker.training.estimate_u_using_random_sampling(max_pairs=cfg.max_pairs_for_u, seed=cfg.seed)
-    from splink.internals.exceptions import EMTrainingException  # not re-exported by splink 5
-
     trained = 0
     for rule in cfg.training_blocking:
         try:

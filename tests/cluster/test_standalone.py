@@ -1,8 +1,8 @@
 """The whole pipeline submitted with ``spark-submit`` to a real Spark standalone cluster — a master
 and two workers with one core each on 127.0.0.1 — with worker 2 killed (``kill -9`` of its JVM)
-in the middle of the run, compared with a local-mode run of the same input and seed: the
-session's ``demo_lake`` (``local[2]``): the cluster run ingests demo_lake's landing files and
-computes gold for the same as-of date.
+in the middle of the run, compared with a local-mode run of the same input: the session's
+``demo_lake`` (built in-process on ``local[2]``). The cluster run ingests demo_lake's landing
+files and computes gold for the same as-of date.
 
 The cluster run is the ``spark-submit`` command line built from the ``make dist`` artifacts
 (``crm_spark.zip`` for ``--py-files``, ``jars/`` for ``--jars``, ``jobs/run_pipeline.py``).
