@@ -48,7 +48,9 @@ COUNT_PAIRS = textwrap.dedent("""
         blocking_rules=[block_on(*rule) for rule in cfg.identity.blocking],
         link_type="dedupe_only", unique_id_column_name="record_id", record_sample_proportion=1.0)
     last = counts[-1]
-    print("PAIRS", last["cumulative_comparison_count"] if isinstance(last, dict) else last.cumulative_comparison_count)
+    key = "cumulative_comparison_count"
+    pairs = last[key] if isinstance(last, dict) else getattr(last, key)
+    print("PAIRS", pairs)
 """)
 
 

@@ -1,0 +1,123 @@
+"""A generated lake for the benchmarks that measure one stage on top of the others (gold,
+report, erase).
+
+    python bench/lake.py --persons 1000000 --landing /tmp/crm-bench-generate/1000000/landing \
+        --through features
+
+Builds /tmp/crm-bench-lake/<persons>/lake from a generated landing folder (generated first
+when --landing is not given), one `crm-spark` process per stage, each measured (wall time,
+peak memory). Identity is resolved with the deterministic rules only
+(identity.probabilistic=false): these benchmarks are about the stages after matching, and
+Splink's training at 1M persons is bench/identity.py's subject. The stages built are recorded
+in built.json, so gold.py, report.py and erase.py can reuse the lake (--keep-lake).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from procmem import run_steps  # noqa: E402
+
+PROJECT = Path(__file__).resolve().parents[1]
+CLI = str(PROJECT / ".venv" / "bin" / "crm-spark")
+PYTHON = str(PROJECT / ".venv" / "bin" / "python")
+STAGES = ("ingest", "silver", "resolve", "gold", "features", "train", "score")
+ENV = {"CRM_SPARK_CONF_DIR": str(PROJECT / "conf")}
+
+
+def overrides(work: Path, landing: Path, driver_memory: str) -> list[str]:
+    """The --set values that point a configuration at the benchmark's lake."""
+    return [
+        f"lake.landing={landing}",
+        f"lake.truth={landing.parent / 'truth'}",
+        f"lake.root={work / 'lake'}",
+        f"lake.checkpoints={work / 'lake' / '_checkpoints'}",
+        f"spark.driver_memory={driver_memory}",
+        "identity.probabilistic=false",
+        f"spark.jars_dir={PROJECT / '.cache' / 'jars'}",
+        f"spark.ivy_dir={PROJECT / '.ivy'}",
+        f"mlflow.tracking_uri=sqlite:///{work / 'mlruns' / 'mlflow.db'}",
+        f"mlflow.artifact_location={work / 'mlruns' / 'artifacts'}",
+        f"report.out={work / 'report' / 'crm-report.html'}",
+    ]
+
+
+def as_sets(values: list[str]) -> list[str]:
+    return [arg for value in values for arg in ("--set", value)]
+
+
+def work_dir(root: str, persons: int) -> Path:
+    work = Path(root) / str(persons)
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
+def built_stages(work: Path) -> list[str]:
+    path = work / "built.json"
+    return json.loads(path.read_text())["stages"] if path.exists() else []
+
+
+def require(work: Path, stage: str) -> None:
+    """Stop with one line when the kept lake was not built through ``stage``."""
+    if stage not in built_stages(work):
+        sys.exit(f"error: {work / 'lake'} was not built through {stage}; run bench/lake.py "
+                 f"--through {stage} first (or drop --keep-lake)")
+
+
+def build(persons: int, landing: str | None, work: Path, driver_memory: str, through: str) -> dict | None:
+    """Build the lake from scratch through ``through``; returns the measured steps (None when
+    a step failed)."""
+    shutil.rmtree(work / "lake", ignore_errors=True)
+    shutil.rmtree(work / "mlruns", ignore_errors=True)
+    (work / "built.json").unlink(missing_ok=True)
+    landing_dir = Path(landing) if landing else work / "landing"
+    sets = as_sets(overrides(work, landing_dir, driver_memory))
+    steps = []
+    if not landing:
+        shutil.rmtree(landing_dir, ignore_errors=True)
+        steps.append(("generate", [CLI, *sets, "generate", "--persons", str(persons), "--force"]))
+    stages = STAGES[: STAGES.index(through) + 1]
+    steps += [(stage, [CLI, *sets, stage]) for stage in stages]
+    measured = run_steps(steps, work, env=ENV)
+    if measured is None:
+        return None
+    (work / "built.json").write_text(json.dumps({
+        "persons": persons, "landing": str(landing_dir), "stages": list(stages),
+        "steps": measured}, indent=1))
+    return measured
+
+
+def built_steps(work: Path) -> dict:
+    return json.loads((work / "built.json").read_text())["steps"]
+
+
+def landing_of(work: Path) -> Path:
+    return Path(json.loads((work / "built.json").read_text())["landing"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, required=True)
+    parser.add_argument("--landing", help="a generated landing folder (its truth next to it)")
+    parser.add_argument("--through", choices=STAGES, default="features")
+    parser.add_argument("--driver-memory", default="8g")
+    parser.add_argument("--work", default="/tmp/crm-bench-lake")
+    args = parser.parse_args()
+    work = work_dir(args.work, args.persons)
+    measured = build(args.persons, args.landing, work, args.driver_memory, args.through)
+    if measured is None:
+        return 1
+    print("| step | seconds | peak JVM RSS MiB |")
+    print("|---|---:|---:|")
+    for name, m in measured.items():
+        print(f"| {name} | {m['seconds']} | {m['peak_jvm_mib']:,} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
