@@ -72,6 +72,7 @@ def main() -> int:
     measured = run_steps([("gold", [lake.CLI, *sets, "gold"])], work, env=lake.ENV)
     if measured is None:
         return 1
+    lake.record_stage(work, "gold", measured["gold"])
     tables = {t: {"rows": int(rows), "seconds": float(s)}
               for t, rows, s in TABLE_LINE.findall((work / "gold.log").read_text())}
     result = {"persons": args.persons, "cores": os.cpu_count(), "driver_memory": args.driver_memory,

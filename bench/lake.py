@@ -9,7 +9,8 @@ when --landing is not given), one `crm-spark` process per stage, each measured (
 peak memory). Identity is resolved with the deterministic rules only
 (identity.probabilistic=false): these benchmarks are about the stages after matching, and
 Splink's training at 1M persons is bench/identity.py's subject. The stages built are recorded
-in built.json, so gold.py, report.py and erase.py can reuse the lake (--keep-lake).
+in built.json after each step, so gold.py, report.py and erase.py can reuse the lake
+(--keep-lake) and a later call can add stages to it (--resume).
 """
 
 from __future__ import annotations
@@ -69,27 +70,47 @@ def require(work: Path, stage: str) -> None:
                  f"--through {stage} first (or drop --keep-lake)")
 
 
-def build(persons: int, landing: str | None, work: Path, driver_memory: str, through: str) -> dict | None:
-    """Build the lake from scratch through ``through``; returns the measured steps (None when
-    a step failed)."""
-    shutil.rmtree(work / "lake", ignore_errors=True)
-    shutil.rmtree(work / "mlruns", ignore_errors=True)
-    (work / "built.json").unlink(missing_ok=True)
-    landing_dir = Path(landing) if landing else work / "landing"
+def build(persons: int, landing: str | None, work: Path, driver_memory: str, through: str,
+          resume: bool = False) -> dict | None:
+    """Build the lake through ``through``: from scratch, or with ``resume`` from the stage after
+    the last one built.json records. built.json is rewritten after every step, so a lake whose
+    later stages failed or were stopped can still be used and resumed. Returns the measured
+    steps (None when a step failed)."""
+    record = json.loads((work / "built.json").read_text()) if resume else None
+    if record is None:
+        shutil.rmtree(work / "lake", ignore_errors=True)
+        shutil.rmtree(work / "mlruns", ignore_errors=True)
+        (work / "built.json").unlink(missing_ok=True)
+        landing_dir = Path(landing) if landing else work / "landing"
+        record = {"persons": persons, "landing": str(landing_dir), "stages": [], "steps": {}}
+        (work / "built.json").write_text(json.dumps(record, indent=1))
+    landing_dir = Path(record["landing"])
     sets = as_sets(overrides(work, landing_dir, driver_memory))
     steps = []
-    if not landing:
+    if not landing and not resume:
         shutil.rmtree(landing_dir, ignore_errors=True)
         steps.append(("generate", [CLI, *sets, "generate", "--persons", str(persons), "--force"]))
-    stages = STAGES[: STAGES.index(through) + 1]
-    steps += [(stage, [CLI, *sets, stage]) for stage in stages]
-    measured = run_steps(steps, work, env=ENV)
-    if measured is None:
-        return None
-    (work / "built.json").write_text(json.dumps({
-        "persons": persons, "landing": str(landing_dir), "stages": list(stages),
-        "steps": measured}, indent=1))
+    done = record["stages"]
+    first = max(STAGES.index(stage) for stage in done) + 1 if done else 0
+    steps += [(stage, [CLI, *sets, stage]) for stage in STAGES[first: STAGES.index(through) + 1]]
+    measured = {}
+    for step in steps:
+        result = run_steps([step], work, env=ENV)
+        if result is None:
+            return None
+        measured.update(result)
+        if step[0] in STAGES:
+            record_stage(work, step[0], result[step[0]], record)
     return measured
+
+
+def record_stage(work: Path, stage: str, measurement: dict, record: dict | None = None) -> None:
+    """Note in built.json that ``stage`` now holds in the lake (a benchmark ran it)."""
+    record = record or json.loads((work / "built.json").read_text())
+    if stage not in record["stages"]:
+        record["stages"].append(stage)
+    record["steps"][stage] = measurement
+    (work / "built.json").write_text(json.dumps(record, indent=1))
 
 
 def built_steps(work: Path) -> dict:
@@ -105,11 +126,15 @@ def main() -> int:
     parser.add_argument("--persons", type=int, required=True)
     parser.add_argument("--landing", help="a generated landing folder (its truth next to it)")
     parser.add_argument("--through", choices=STAGES, default="features")
+    parser.add_argument("--resume", action="store_true",
+                        help="build on the kept lake from the stage after the last one built")
     parser.add_argument("--driver-memory", default="8g")
     parser.add_argument("--work", default="/tmp/crm-bench-lake")
     args = parser.parse_args()
     work = work_dir(args.work, args.persons)
-    measured = build(args.persons, args.landing, work, args.driver_memory, args.through)
+    if args.resume and not built_stages(work):
+        sys.exit(f"error: nothing to resume in {work}: build the lake first (drop --resume)")
+    measured = build(args.persons, args.landing, work, args.driver_memory, args.through, args.resume)
     if measured is None:
         return 1
     print("| step | seconds | peak JVM RSS MiB |")
