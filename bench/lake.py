@@ -71,7 +71,7 @@ def require(work: Path, stage: str) -> None:
 
 
 def build(persons: int, landing: str | None, work: Path, driver_memory: str, through: str,
-          resume: bool = False) -> dict | None:
+          resume: bool = False, extra: tuple[str, ...] = ()) -> dict | None:
     """Build the lake through ``through``: from scratch, or with ``resume`` from the stage after
     the last one built.json records. built.json is rewritten after every step, so a lake whose
     later stages failed or were stopped can still be used and resumed. Returns the measured
@@ -85,7 +85,7 @@ def build(persons: int, landing: str | None, work: Path, driver_memory: str, thr
         record = {"persons": persons, "landing": str(landing_dir), "stages": [], "steps": {}}
         (work / "built.json").write_text(json.dumps(record, indent=1))
     landing_dir = Path(record["landing"])
-    sets = as_sets(overrides(work, landing_dir, driver_memory))
+    sets = as_sets([*overrides(work, landing_dir, driver_memory), *extra])
     steps = []
     if not landing and not resume:
         shutil.rmtree(landing_dir, ignore_errors=True)
@@ -100,6 +100,8 @@ def build(persons: int, landing: str | None, work: Path, driver_memory: str, thr
             return None
         measured.update(result)
         if step[0] in STAGES:
+            if extra:
+                record.setdefault("overrides", {})[step[0]] = list(extra)
             record_stage(work, step[0], result[step[0]], record)
     return measured
 
@@ -128,13 +130,17 @@ def main() -> int:
     parser.add_argument("--through", choices=STAGES, default="features")
     parser.add_argument("--resume", action="store_true",
                         help="build on the kept lake from the stage after the last one built")
+    parser.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
+                        help="a configuration override for the stages this call runs (e.g. "
+                             "models.churn_max_candidates=1)")
     parser.add_argument("--driver-memory", default="8g")
     parser.add_argument("--work", default="/tmp/crm-bench-lake")
     args = parser.parse_args()
     work = work_dir(args.work, args.persons)
     if args.resume and not built_stages(work):
         sys.exit(f"error: nothing to resume in {work}: build the lake first (drop --resume)")
-    measured = build(args.persons, args.landing, work, args.driver_memory, args.through, args.resume)
+    measured = build(args.persons, args.landing, work, args.driver_memory, args.through, args.resume,
+                     tuple(args.extra))
     if measured is None:
         return 1
     print("| step | seconds | peak JVM RSS MiB |")
