@@ -212,6 +212,7 @@ class GoldConfig:
     segments_k_max: int = 6
     seed: int = 42
     affinity_min_support: float = 0.001
+    affinity_min_baskets: int = 20
     affinity_min_confidence: float = 0.05
 
     def __post_init__(self):

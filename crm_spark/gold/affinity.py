@@ -54,21 +54,29 @@ def baskets_of(lines_df: DataFrame, orders_df: DataFrame, as_of: dt.date,
 
 
 def association_rules(baskets_df: DataFrame, min_support: float = 0.01,
-                      min_confidence: float = 0.1) -> DataFrame:
+                      min_confidence: float = 0.1, min_baskets: int = 0) -> DataFrame:
     """Fit FP-Growth on ``baskets_df`` and return its rules (this runs Spark jobs).
 
     Args:
         baskets_df: requires ``items`` (ARRAY<STRING> of distinct values).
-        min_support: least share of baskets holding a rule's items.
+        min_support: least share of baskets holding a rule's items ...
         min_confidence: least confidence of a rule.
+        min_baskets: ... or, when that share is more baskets than this, this many baskets
+            (0: the share alone). A share fit for a few thousand baskets asks hundreds of
+            baskets of a pair of a large catalogue's products at millions of baskets, and no
+            rule is left; a count keeps the rules that enough baskets show.
 
     Returns:
         ``antecedent`` (ARRAY<STRING>, sorted), ``consequent`` (STRING), ``support, confidence,
         lift`` (DOUBLE).
     """
-    model = FPGrowth(itemsCol="items", minSupport=float(min_support),
+    support = float(min_support)
+    if min_baskets:
+        baskets = baskets_df.count()
+        support = min(support, min_baskets / baskets) if baskets else support
+    model = FPGrowth(itemsCol="items", minSupport=support,
                      minConfidence=float(min_confidence)).fit(baskets_df)
-    log.info("fp-growth fitted (min_support=%s, min_confidence=%s)", min_support, min_confidence)
+    log.info("fp-growth fitted (min_support=%.3g, min_confidence=%s)", support, min_confidence)
     # FP-Growth rules always have a single-item consequent.
     return model.associationRules.select(
         F.array_sort("antecedent").alias("antecedent"), F.col("consequent")[0].alias("consequent"),
@@ -105,7 +113,7 @@ def with_product_names(rules_df: DataFrame, products_df: DataFrame) -> DataFrame
 
 def product_affinity(lines_df: DataFrame, orders_df: DataFrame, products_df: DataFrame, as_of: dt.date,
                      min_support: float = 0.01, min_confidence: float = 0.1,
-                     max_items_per_basket: int = 50) -> DataFrame:
+                     max_items_per_basket: int = 50, min_baskets: int = 0) -> DataFrame:
     """gold.product_affinity: association rules between products bought together.
 
     Args:
@@ -113,7 +121,8 @@ def product_affinity(lines_df: DataFrame, orders_df: DataFrame, products_df: Dat
         orders_df: silver.orders (as ``order_revenue``).
         products_df: silver.products (as ``with_product_names``).
         as_of: last UTC order date included.
-        min_support: least share of baskets holding a rule's items.
+        min_support, min_baskets: least share of baskets holding a rule's items, or least
+            count when that is fewer baskets (``association_rules``).
         min_confidence: least confidence of a rule.
         max_items_per_basket: larger baskets are not mined (module doc).
 
@@ -124,7 +133,7 @@ def product_affinity(lines_df: DataFrame, orders_df: DataFrame, products_df: Dat
         ``lift`` or ``confidence``.
     """
     baskets_df = baskets_of(lines_df, orders_df, as_of, max_items_per_basket)
-    rules_df = association_rules(baskets_df, min_support, min_confidence)
+    rules_df = association_rules(baskets_df, min_support, min_confidence, min_baskets)
     return with_product_names(rules_df, products_df).select(
         "antecedent", "consequent", "support", "confidence", "lift", "antecedent_names", "consequent_name",
         "consequent_category", F.lit(as_of).cast("date").alias("as_of"))

@@ -77,7 +77,8 @@ def funnel_step(inputs, cfg: Config) -> DataFrame:
 def affinity_step(inputs, cfg: Config) -> DataFrame:
     return affinity.product_affinity(
         inputs["order_lines"], inputs["orders"], inputs["products"], inputs.as_of,
-        cfg.gold.affinity_min_support, cfg.gold.affinity_min_confidence)
+        cfg.gold.affinity_min_support, cfg.gold.affinity_min_confidence,
+        min_baskets=cfg.gold.affinity_min_baskets)
 
 
 def segments_step(inputs, cfg: Config) -> DataFrame | None:

@@ -83,3 +83,24 @@ def test_affinity_names_multi_item_antecedents_in_sku_order(spark):
         (["B", "C"], "A", 0.5, 1.0, 4 / 3, ["Bread", None], "Apple", "fruit", AS_OF),
     ], AFFINITY)
     assert_approx_df_equality(actual, expected, 1e-9, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_basket_count_lowers_the_support_share_only_when_the_share_asks_more(spark):
+    # 20 baskets: {A,B} x2, {A} x8, {B} x10. A 10, B 12, AB 2: support 2/20 = 0.1.
+    baskets = [("web", f"ab{i}", [("A", 1), ("B", 1)]) for i in range(2)]
+    baskets += [("web", f"a{i}", [("A", 1)]) for i in range(8)]
+    baskets += [("web", f"b{i}", [("B", 1)]) for i in range(10)]
+    orders_df, lines_df = frames(spark, baskets)
+    products_df = spark.createDataFrame([("A", "Apple", "fruit"), ("B", "Bread", "bakery")], PRODUCTS)
+
+    def rules(min_support, min_baskets):
+        return {(tuple(r.antecedent), r.consequent) for r in product_affinity(
+            lines_df, orders_df, products_df, AS_OF, min_support=min_support, min_confidence=0.1,
+            min_baskets=min_baskets).collect()}
+
+    # a share of 0.25 asks 5 baskets: AB (2) is not frequent, unless 2 baskets are enough
+    assert rules(0.25, 0) == set()
+    assert rules(0.25, 3) == set()
+    assert rules(0.25, 2) == {(("A",), "B"), (("B",), "A")}
+    # a share of 0.1 asks 2 baskets: a larger count does not raise it
+    assert rules(0.1, 10) == {(("A",), "B"), (("B",), "A")}
