@@ -52,7 +52,7 @@ def main() -> int:
     args = parser.parse_args()
     work = lake.work_dir(args.work, args.persons)
     if args.keep_lake:
-        lake.require(work, "features")
+        lake.require(work, "resolve")
     elif lake.build(args.persons, args.landing, work, args.driver_memory, "features") is None:
         return 1
     overrides = [*lake.overrides(work, lake.landing_of(work), args.driver_memory),
@@ -81,6 +81,7 @@ def main() -> int:
         "tables": int(summary.group(3)),
         "mb_rewritten": float(summary.group(4)),
         "steps": {k: v["seconds"] for k, v in measured.items()},
+        "lake_stages": lake.built_stages(work),
         "lake_steps": {k: v["seconds"] for k, v in lake.built_steps(work).items()},
     }
     results_dir = lake.PROJECT / "bench" / "results"
