@@ -5,8 +5,9 @@
 The lake (generate unless --landing, ingest, silver, resolve with rules only, gold, features)
 comes from bench/lake.py; then `crm-spark erase --from-file` of the first K customer ids in
 its own process (measured: wall time, peak memory, rows deleted, bytes rewritten as Delta
-reports them). --keep-lake reuses a lake bench/lake.py built through features; the erasure
-changes it, so run gold.py and report.py on it first.
+reports them). --keep-lake reuses a lake bench/lake.py built through resolve or further (the
+stages it holds are part of the result); the erasure changes it, so run gold.py and report.py
+on it first.
 Prints a table row and writes bench/results/erase-<persons>-<K>.json.
 """
 
