@@ -92,8 +92,13 @@ class ReportData:
             raise EmptySection(f"{table} is empty: run {filled_by(table)} to fill it.")
         return table_df
 
-    def snapshot(self, table: str) -> DataFrame:
+    def snapshot(self, table: str, no_rows_means: str | None = None) -> DataFrame:
         """The table's rows at the report's ``as_of`` (or at its own latest ``as_of``).
+
+        Args:
+            no_rows_means: the note for a table that exists without a single row, when that is
+                a result rather than a stage not run yet (no association rule cleared the
+                thresholds).
 
         Raises:
             EmptySection: the table does not exist, is empty, or has no rows at that ``as_of``.
@@ -106,7 +111,7 @@ class ReportData:
         # One query in the usual case; the second only tells an empty table from a missing date.
         if as_of is None or snapshot_df.isEmpty():
             if as_of is None or table_df.isEmpty():
-                raise EmptySection(f"{table} is empty: run {filled_by(table)} to fill it.")
+                raise EmptySection(no_rows_means or f"{table} is empty: run {filled_by(table)} to fill it.")
             raise EmptySection(f"{table} has no rows for as_of {as_of}: run "
                                f"{filled_by(table, as_of)} to fill it.")
         return snapshot_df

@@ -13,6 +13,9 @@ MAX_CHANNELS = 8
 DIRECT = "direct"
 TOP_RULES = 15
 RULE_LABEL_CHARS = 70
+NO_RULES = ("No association rule cleared the thresholds: no two products were bought together in "
+            "enough baskets (gold.affinity_min_support, or gold.affinity_min_baskets at scale) "
+            "with enough confidence (gold.affinity_min_confidence).")
 
 
 def attribution(data: ReportData) -> Section:
@@ -99,7 +102,7 @@ def _rule_label(names, skus, consequent_name, consequent) -> str:
 
 def affinity(data: ReportData) -> Section:
     """The product association rules with the highest lift."""
-    rows = (data.snapshot("gold.product_affinity")
+    rows = (data.snapshot("gold.product_affinity", no_rows_means=NO_RULES)
             .select("antecedent", "consequent", "support", "confidence", "lift", "antecedent_names",
                     "consequent_name")
             .orderBy(F.desc("lift"), F.desc("confidence"), F.desc("support"), "consequent")
