@@ -2,7 +2,7 @@
 
     python bench/erase.py --persons 1000000 --erase 10000 [--landing DIR] [--keep-lake]
 
-The lake (generate unless --landing, ingest, silver, resolve with rules only, gold, features)
+The lake (generate unless --landing, ingest, silver, resolve with rules only)
 comes from bench/lake.py; then `crm-spark erase --from-file` of the first K customer ids in
 its own process (measured: wall time, peak memory, rows deleted, bytes rewritten as Delta
 reports them). --keep-lake reuses a lake bench/lake.py built through resolve or further (the
@@ -44,17 +44,11 @@ PICK_IDS = textwrap.dedent("""
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--persons", type=int, required=True)
+    lake.add_arguments(parser)
     parser.add_argument("--erase", type=int, required=True, help="customers to erase")
-    parser.add_argument("--landing", help="reuse a generated landing folder")
-    parser.add_argument("--keep-lake", action="store_true", help="reuse the lake bench/lake.py built")
-    parser.add_argument("--driver-memory", default="8g")
-    parser.add_argument("--work", default="/tmp/crm-bench-lake")
     args = parser.parse_args()
-    work = lake.work_dir(args.work, args.persons)
-    if args.keep_lake:
-        lake.require(work, "resolve")
-    elif lake.build(args.persons, args.landing, work, args.driver_memory, "features") is None:
+    work = lake.prepare(args, "resolve")
+    if work is None:
         return 1
     overrides = [*lake.overrides(work, lake.landing_of(work), args.driver_memory),
                  "privacy.vacuum_after_erase=false"]

@@ -48,20 +48,12 @@ def driver_results(event_dir: Path) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--persons", type=int, required=True)
-    parser.add_argument("--landing", help="a generated landing folder (its truth next to it)")
-    parser.add_argument("--keep-lake", action="store_true", help="reuse the lake bench/lake.py built")
-    parser.add_argument("--driver-memory", default="8g")
-    parser.add_argument("--work", default="/tmp/crm-bench-lake")
+    lake.add_arguments(parser)
     args = parser.parse_args()
-    work = lake.work_dir(args.work, args.persons)
-    if args.keep_lake:
-        lake.require(work, "resolve")
-        landing = lake.landing_of(work)
-    else:
-        if lake.build(args.persons, args.landing, work, args.driver_memory, "resolve") is None:
-            return 1
-        landing = lake.landing_of(work)
+    work = lake.prepare(args, "resolve")
+    if work is None:
+        return 1
+    landing = lake.landing_of(work)
     events = work / "gold-events"
     shutil.rmtree(events, ignore_errors=True)
     events.mkdir()

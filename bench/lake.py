@@ -128,6 +128,26 @@ def built_steps(work: Path) -> dict:
     return json.loads((work / "built.json").read_text())["steps"]
 
 
+def add_arguments(parser) -> None:
+    """The options of a benchmark that runs on this lake."""
+    parser.add_argument("--persons", type=int, required=True)
+    parser.add_argument("--landing", help="a generated landing folder (its truth next to it)")
+    parser.add_argument("--keep-lake", action="store_true", help="reuse the lake bench/lake.py built")
+    parser.add_argument("--driver-memory", default="8g")
+    parser.add_argument("--work", default="/tmp/crm-bench-lake")
+
+
+def prepare(args, through: str) -> Path | None:
+    """The work folder of a lake built through ``through``: the kept one (--keep-lake, checked)
+    or a new build; None when the build failed."""
+    work = work_dir(args.work, args.persons)
+    if args.keep_lake:
+        require(work, through)
+    elif build(args.persons, args.landing, work, args.driver_memory, through) is None:
+        return None
+    return work
+
+
 def landing_of(work: Path) -> Path:
     return Path(json.loads((work / "built.json").read_text())["landing"])
 
