@@ -1,8 +1,14 @@
 """Benchmark the model stages; `clv`: the Spark pass to compressed counts and the BG/NBD +
-Gamma-Gamma fits at millions of customers.
+Gamma-Gamma fits at millions of customers; `train`: churn and ALS training on a generated lake.
 
     python bench/models.py clv --customers 1000000 10000000 [--unit weeks|days] [--driver-memory 4g]
+    python bench/models.py train --persons 1000000 [--keep-lake] [--set models.recs_max_iter=3]
 
+`train` takes the lake bench/lake.py builds through features (or reuses it with --keep-lake) and
+runs `crm-spark train churn` and `crm-spark train recs` in their own processes: wall time, peak
+memory and the metrics each prints. Writes bench/results/train-<persons>.json.
+
+`clv`:
 Per size, in its own process (peak memory sampled by procmem): customer summaries simulated in
 Spark from known parameters (numpy per Arrow batch, seeded by the batch's first id) and written
 to Parquet; then (a) the Spark pass building the (x, t_x, T) counts and (x, log m_x) spend bins
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import sys
@@ -27,7 +34,8 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(PROJECT))
-from procmem import run_measured  # noqa: E402
+import lake  # noqa: E402
+from procmem import run_measured, run_steps  # noqa: E402
 
 PYTHON = str(PROJECT / ".venv" / "bin" / "python")
 TRUE = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5, "p": 6.0, "q": 4.0, "v": 15.0}  # per week
@@ -143,9 +151,42 @@ def run_clv(args) -> dict:
     return out
 
 
+METRIC_LINE = re.compile(r"^(\w+) +(-?[\d,.]+(?:e[-+]\d+)?)$", re.MULTILINE)
+TRAINED = ("churn", "recs")
+
+
+def run_train(args) -> int:
+    work = lake.prepare(args, "features")
+    if work is None:
+        return 1
+    sets = lake.as_sets([*lake.overrides(work, lake.landing_of(work), args.driver_memory), *args.extra])
+    steps = [(f"train-{model}", [lake.CLI, *sets, "train", model]) for model in TRAINED]
+    measured = run_steps(steps, work, env=lake.ENV)
+    if measured is None:
+        return 1
+    result = {"persons": args.persons, "cores": os.cpu_count(), "driver_memory": args.driver_memory,
+              "overrides": args.extra, "load_after": [round(v, 1) for v in os.getloadavg()]}
+    print("| model | seconds | peak JVM RSS MiB | metrics |")
+    print("|---|---:|---:|---|")
+    for name, m in measured.items():
+        printed = METRIC_LINE.findall((work / f"{name}.log").read_text())
+        metrics = {k: float(v.replace(",", "")) for k, v in printed}
+        result[name] = {**m, "metrics": metrics}
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "version")
+        print(f"| {name} | {m['seconds']} | {m['peak_jvm_mib']:,} | {shown} |")
+    results_dir = PROJECT / "bench" / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / f"train-{args.persons}.json").write_text(json.dumps(result, indent=1))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train")
+    lake.add_arguments(train)
+    train.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
+                       help="a configuration override for training (e.g. models.churn_max_candidates=1)")
     for name in ("clv", "_clv-run"):
         p = sub.add_parser(name)
         p.add_argument("--customers", type=int, nargs="+", default=[1_000_000])
@@ -155,6 +196,8 @@ def main() -> int:
         p.add_argument("--predict-max", type=int, default=1_000_000)
         p.add_argument("--work", default="/tmp/crm-bench-clv")
     args = parser.parse_args()
+    if args.command == "train":
+        return run_train(args)
     if args.command == "_clv-run":
         args.customers = args.customers[0]
         print("RESULT " + json.dumps(run_clv(args)), flush=True)

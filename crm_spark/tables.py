@@ -125,11 +125,13 @@ class Lake:
 
     def overwrite(self, df: DataFrame, table: str, partition_by: Sequence[str] = (),
                   txn: Txn | None = None, replace_where: str | None = None) -> None:
-        """Replace the table's content (or the rows matching ``replace_where``) atomically."""
+        """Replace the table's content (or the rows matching ``replace_where``) atomically.
+        Replacing a slice adds the columns ``df`` has and the table lacks (older rows get nulls),
+        so a table kept across versions of this code gains the new columns."""
         writer = self._writer(df, "overwrite", partition_by, txn)
         writer = writer.option("overwriteSchema", "false" if replace_where else "true")
         if replace_where:
-            writer = writer.option("replaceWhere", replace_where)
+            writer = writer.option("replaceWhere", replace_where).option("mergeSchema", "true")
         self._save(writer, table)
 
     def append(self, df: DataFrame, table: str, partition_by: Sequence[str] = (),

@@ -25,7 +25,17 @@ Features (``feature_columns``; ``w`` runs over the windows):
 - ``web_sessions_{w}d``, ``product_views_{w}d``, ``add_to_cart_{w}d``, ``cart_abandonments_{w}d``:
   an abandoned session has an add_to_cart, no checkout, and no purchase of the customer within
   ``ABANDON_HOURS`` after its last add_to_cart.
-- ``email_opens_{w}d``, ``email_clicks_{w}d``, ``email_unsubscribes_{w}d``, ``tickets_{w}d``.
+- ``email_sends_{w}d``, ``email_opens_{w}d``, ``email_clicks_{w}d``, ``email_unsubscribes_{w}d``,
+  ``tickets_{w}d``; ``email_open_rate_90d``: opens / sends of the last 90 days (null without sends;
+  above 1 when sends are missing from the data).
+- ``days_since_web_session``, ``days_since_email_open``, ``days_since_ticket``: days from the
+  latest session start, e-mail open or ticket to ``as_of``; null if none. Someone who stopped
+  buying usually stops visiting and reading too, so these tell a quiet-but-alive customer from
+  one who left.
+- ``web_visit_after_purchase_days``: ``recency_days - days_since_web_session`` (above 0: visited
+  after the last purchase); ``ticket_before_purchase_days``: ``days_since_ticket -
+  recency_days`` (a small positive value: a ticket shortly before the last purchase, the way a
+  complaint precedes leaving). Null when either side is.
 - ``avg_satisfaction``: mean rating of the tickets closed by the cut-off; null without ratings.
 - ``has_complaint_30d``: 1 if a ticket created in the last 30 days has a category in
   ``complaint_categories`` or a rating <= ``COMPLAINT_MAX_SATISFACTION``, else 0. The generator's
@@ -51,9 +61,12 @@ COMPLAINT_CATEGORIES = ("complaint",)
 COMPLAINT_MAX_SATISFACTION = 2
 ABANDON_HOURS = 24
 WINDOWED = ("purchases", "revenue", "web_sessions", "product_views", "add_to_cart", "cart_abandonments",
-            "email_opens", "email_clicks", "email_unsubscribes", "tickets")
+            "email_sends", "email_opens", "email_clicks", "email_unsubscribes", "tickets")
+ENGAGEMENT_RECENCY = ("days_since_web_session", "days_since_email_open", "days_since_ticket",
+                      "web_visit_after_purchase_days", "ticket_before_purchase_days")
 NULLABLE = ("recency_days", "avg_order_value", "gap_mean_days", "gap_std_days", "recency_vs_gap_mean",
-            "avg_satisfaction", "web_purchase_share", "store_purchase_share")
+            "avg_satisfaction", "web_purchase_share", "store_purchase_share", "email_open_rate_90d",
+            *ENGAGEMENT_RECENCY)
 
 
 def feature_columns(windows: Sequence[int] = DEFAULT_WINDOWS) -> tuple[str, ...]:
@@ -61,8 +74,8 @@ def feature_columns(windows: Sequence[int] = DEFAULT_WINDOWS) -> tuple[str, ...]
     windowed = [f"{name}_{w}d" for name in WINDOWED for w in windows]
     return ("recency_days", "tenure_days", "purchases_lifetime", "revenue_lifetime", "avg_order_value",
             "purchase_trend_30_vs_prev_30", "purchase_trend_30_vs_prev_90", "gap_mean_days",
-            "gap_std_days", "recency_vs_gap_mean", *windowed, "avg_satisfaction", "has_complaint_30d",
-            "web_purchase_share", "store_purchase_share")
+            "gap_std_days", "recency_vs_gap_mean", *windowed, "email_open_rate_90d", "avg_satisfaction",
+            "has_complaint_30d", "web_purchase_share", "store_purchase_share", *ENGAGEMENT_RECENCY)
 
 
 FEATURE_COLUMNS = feature_columns()
@@ -156,6 +169,7 @@ def _sessions_of(web_df: DataFrame, purchases_df: DataFrame, as_of: dt.date) -> 
 def _web_of(sessions_df: DataFrame, windows: Sequence[int]) -> DataFrame:
     within = [(w, F.col("days_ago") < w) for w in windows]
     return sessions_df.groupBy("customer_id").agg(
+        F.min("days_ago").alias("days_since_web_session"),
         *[_count_in(w).alias(f"web_sessions_{w}d") for w in windows],
         *[F.sum(F.when(c, F.col("product_views"))).alias(f"product_views_{w}d") for w, c in within],
         *[F.sum(F.when(c, F.col("add_to_cart"))).alias(f"add_to_cart_{w}d") for w, c in within],
@@ -164,12 +178,18 @@ def _web_of(sessions_df: DataFrame, windows: Sequence[int]) -> DataFrame:
 
 
 def _email_of(email_df: DataFrame, as_of: dt.date, windows: Sequence[int]) -> DataFrame:
-    kinds = (("open", "email_opens"), ("click", "email_clicks"), ("unsubscribe", "email_unsubscribes"))
+    kinds = (("send", "email_sends"), ("open", "email_opens"), ("click", "email_clicks"),
+             ("unsubscribe", "email_unsubscribes"))
+    event = F.col("event_type")
     return (email_df.filter(F.col("customer_id").isNotNull())
             .withColumn("days_ago", _days_ago("event_ts", as_of))
             .groupBy("customer_id")
-            .agg(*[_count_in(w, F.col("event_type") == kind).alias(f"{name}_{w}d")
-                   for kind, name in kinds for w in windows]))
+            .agg(*[_count_in(w, event == kind).alias(f"{name}_{w}d")
+                   for kind, name in kinds for w in windows],
+                 F.try_divide(_count_in(90, event == "open").cast("double"),
+                              F.nullif(_count_in(90, event == "send"), F.lit(0)))
+                 .alias("email_open_rate_90d"),
+                 F.min(F.when(event == "open", F.col("days_ago"))).alias("days_since_email_open")))
 
 
 def _service_of(tickets_df: DataFrame, as_of: dt.date, windows: Sequence[int],
@@ -181,6 +201,7 @@ def _service_of(tickets_df: DataFrame, as_of: dt.date, windows: Sequence[int],
             .withColumn("days_ago", _days_ago("created_at", as_of))
             .groupBy("customer_id")
             .agg(*[_count_in(w).alias(f"tickets_{w}d") for w in windows],
+                 F.min("days_ago").alias("days_since_ticket"),
                  F.avg(rating.cast("double")).alias("avg_satisfaction"),
                  F.max(F.when((F.col("days_ago") < 30) & is_complaint, F.lit(1))).alias("has_complaint_30d")))
 
@@ -206,8 +227,8 @@ def customer_features(sales_df: DataFrame, web_events_df: DataFrame, email_event
 
     Returns:
         ``customer_id, as_of`` and ``feature_columns(windows)`` (module doc): counts LONG,
-        revenue DECIMAL(18,2), ``recency_days, tenure_days`` INT, ``has_complaint_30d`` INT 0/1,
-        the rest DOUBLE.
+        revenue DECIMAL(18,2), ``recency_days, tenure_days``, the ``days_since_*`` and
+        ``*_days`` engagement recencies INT, ``has_complaint_30d`` INT 0/1, the rest DOUBLE.
     """
     windows = tuple(windows)
     sales_df = filter_known_at(sales_df, "order_ts", as_of)
@@ -240,8 +261,10 @@ def customer_features(sales_df: DataFrame, web_events_df: DataFrame, email_event
         "purchase_trend_30_vs_prev_90": (recent + 1) / (count("p_30_120") / 3 + 1),
         "recency_vs_gap_mean": F.try_divide(recency.cast("double"), F.col("gap_mean_days")),
         "has_complaint_30d": F.coalesce(F.col("has_complaint_30d"), F.lit(0)),
+        "web_visit_after_purchase_days": recency - F.col("days_since_web_session"),
+        "ticket_before_purchase_days": F.col("days_since_ticket") - recency,
     }
-    integers = {"recency_days", "tenure_days", "has_complaint_30d"}
+    integers = {"recency_days", "tenure_days", "has_complaint_30d", *ENGAGEMENT_RECENCY}
     money = {"revenue_lifetime", *(f"revenue_{w}d" for w in windows)}
     doubles = {*NULLABLE, "purchase_trend_30_vs_prev_30", "purchase_trend_30_vs_prev_90"} - integers
 

@@ -110,7 +110,7 @@ def _generate(spark: SparkSession, gen: GenerateConfig, out_dir: str, truth_dir:
         "shop_accounts": _keep(systems.shop_accounts(persons, gen)),
         "loyalty_members": _keep(systems.loyalty_members(persons, gen)),
     }
-    sessions = engagement.web_sessions(persons, order_df, line_df, email_rows, gen)
+    sessions = engagement.web_sessions(persons, churn, order_df, line_df, email_rows, gen)
     frames = {
         **{name: df.withColumn("line_key", F.concat_ws(":", ID_COLUMNS[name], "is_reexport"))
            for name, df in contacts.items()},

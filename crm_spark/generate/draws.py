@@ -81,3 +81,8 @@ def gamma(shape: float, rate: float | Column, seed: int, stream: str,
 
 def beta(a: float, b: float, seed: int, stream: str, *keys: Column | str) -> Column:
     return _beta_ppf(uniform(seed, stream, *keys), F.lit(float(a)), F.lit(float(b)))
+
+
+def ordinals(n: Column) -> Column:
+    """The array 1..n, empty when n < 1 (``sequence(1, 0)`` would count down to [1, 0])."""
+    return F.when(n >= 1, F.sequence(F.lit(1), n)).otherwise(F.array().cast("array<int>"))

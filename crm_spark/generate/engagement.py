@@ -17,6 +17,9 @@ CLICK_GIVEN_OPEN = 0.35
 UNSUBSCRIBE_PER_SEND = 0.015
 CLICK_CONVERSION = 0.3   # a click buys within days with this probability (attribution signal)
 PAID_TOUCH_RATE = 0.3    # persons whose first order follows a paid-campaign visit
+BROWSE_PER_30_DAYS = (0.15, 0.75)  # per-person browsing rate, uniform in this range, while alive
+BROWSE_TAIL_DAYS = 14    # a dropped-out person may still look around this long
+OPEN_AFTER_DROPOUT = 0.2  # factor on the open probability of newsletters sent after dropping out
 TS = "yyyy-MM-dd HH:mm:ss"
 
 
@@ -34,22 +37,24 @@ def email_events(persons: DataFrame, churn: DataFrame, gen: GenerateConfig) -> t
                                   F.lit(d).alias("day")) for i, d in enumerate(dates)])
     unsubscribe_after = F.floor(F.log(draws.uniform(seed, "unsub", pid))
                                 / F.log(F.lit(1 - UNSUBSCRIBE_PER_SEND)))
-    eligible = persons.where("email_opt_in").select(
-        "person_id", "email", "engagement", "nu",
+    eligible = persons.where("email_opt_in").join(churn, "person_id", "left").select(
+        "person_id", "email", "engagement", "nu", "churned_at",
         F.filter(calendar, lambda c: c["day"] > F.to_date("acquired_at")).alias("campaigns"),
         unsubscribe_after.alias("unsub_n"),
     )
     sent = (
         eligible.select("*", F.posexplode("campaigns").alias("n", "c"))
         .where(F.col("n") <= F.col("unsub_n"))
-        .select("person_id", "email", "engagement", "nu", F.col("c.id").alias("campaign_id"),
+        .select("person_id", "email", "engagement", "nu", "churned_at", F.col("c.id").alias("campaign_id"),
                 F.col("c.day").alias("day"), (F.col("n") == F.col("unsub_n")).alias("unsubscribes"))
     )
     key = [pid, F.col("campaign_id")]
     sent = sent.where(draws.chance(SEND_RATE, seed, "send", *key) | F.col("unsubscribes"))
     send_ts = F.unix_timestamp(F.col("day").cast("timestamp")) + 8 * 3600 \
         + draws.integer(0, 4 * 3600, seed, "send_ts", *key)
-    opened = draws.chance(F.col("engagement") * 1.6, seed, "open", *key) | F.col("unsubscribes")
+    dropped_out = F.col("churned_at").isNotNull() & (send_ts > F.unix_timestamp("churned_at"))
+    open_rate = F.col("engagement") * 1.6 * F.when(dropped_out, OPEN_AFTER_DROPOUT).otherwise(1.0)
+    opened = draws.chance(open_rate, seed, "open", *key) | F.col("unsubscribes")
     clicked = opened & ~F.col("unsubscribes") & draws.chance(CLICK_GIVEN_OPEN, seed, "click", *key)
     open_ts = send_ts + draws.integer(300, 3 * 86400, seed, "open_ts", *key)
     click_ts = open_ts + draws.integer(5, 600, seed, "click_ts", *key)
@@ -89,7 +94,7 @@ def _click_purchases(events: DataFrame, churn: DataFrame, gen: GenerateConfig) -
     )
 
 
-def web_sessions(persons: DataFrame, orders: DataFrame, order_lines: DataFrame,
+def web_sessions(persons: DataFrame, churn: DataFrame, orders: DataFrame, order_lines: DataFrame,
                  email_rows: DataFrame, gen: GenerateConfig) -> DataFrame:
     """Sessions of four kinds: before each shop order, after each newsletter click, before a
     paid-campaign acquisition, and plain browsing (a quarter of it abandons a cart).
@@ -124,20 +129,28 @@ def web_sessions(persons: DataFrame, orders: DataFrame, order_lines: DataFrame,
         F.element_at(F.array(*[F.lit(m) for _, _, m in PAID_CHANNELS]), channel + 1).alias("utm_medium"),
         F.format_string("PD%03d", quarter * len(PAID_CHANNELS) + channel + 1).alias("utm_campaign"),
         F.lit(False).alias("logged_in"))
-    browse = _browse_sessions(persons, gen)
+    browse = _browse_sessions(persons, churn, gen)
     return order_sessions.unionByName(clicks).unionByName(paid).unionByName(browse)
 
 
-def _browse_sessions(persons: DataFrame, gen: GenerateConfig) -> DataFrame:
+def _browse_sessions(persons: DataFrame, churn: DataFrame, gen: GenerateConfig) -> DataFrame:
+    """Browsing at a per-person rate from 30 days before acquisition until dropping out (plus a
+    short tail) or the end: a person who stopped buying also stops visiting (a churn signal)."""
     seed = gen.seed
     pid = F.col("person_id")
     end = F.unix_timestamp(F.lit(gen.end_date).cast("timestamp"))
-    n = draws.integer(0, 3, seed, "browse_n", pid)
-    sessions = persons.select("person_id", "acquired_at", "taste", "in_shop",
-                              F.explode(F.sequence(F.lit(1), n)).alias("k")).where("k > 0")
+    first = F.unix_timestamp("acquired_at") - 30 * 86400
+    last = F.least(end, F.coalesce(F.unix_timestamp("churned_at") + BROWSE_TAIL_DAYS * 86400, end))
+    low, high = BROWSE_PER_30_DAYS
+    rate = low + (high - low) * draws.uniform(seed, "browse_rate", pid)
+    expected = rate * (last - first) / (30 * 86400)
+    n = F.floor(expected + draws.uniform(seed, "browse_n", pid)).cast("int")
+    sessions = persons.join(churn, "person_id", "left").select(
+        "person_id", "acquired_at", "taste", "in_shop", first.alias("first"), last.alias("last"),
+        F.explode(draws.ordinals(n)).alias("k"))
     key = [pid, F.col("k")]
-    start = F.unix_timestamp("acquired_at") - 30 * 86400 + F.floor(
-        draws.uniform(seed, "browse_ts", *key) * (end - F.unix_timestamp("acquired_at") + 30 * 86400))
+    span = F.col("last") - F.col("first")
+    start = F.col("first") + F.floor(draws.uniform(seed, "browse_ts", *key) * span)
     views = draws.integer(1, 3, seed, "views", *key)
     skus = F.transform(F.sequence(F.lit(1), views), lambda i: sku(
         F.when(draws.chance(0.7, seed, "view_cat", pid, F.col("k"), i), F.col("taste"))

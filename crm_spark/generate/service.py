@@ -8,6 +8,7 @@ from pyspark.sql import functions as F
 from crm_spark.config import GenerateConfig
 from crm_spark.generate import draws
 
+CHURN_TICKET_DAYS = 30   # the extra ticket of a person who drops out comes this close before it
 TICKET_CATEGORIES = ["delivery", "refund", "product", "account", "billing"]
 TICKET_BODIES = {
     "delivery": "My parcel has not arrived yet, the tracking page says \"in transit\" since {d} days.",
@@ -19,23 +20,27 @@ TICKET_BODIES = {
 
 
 def support_tickets(persons: DataFrame, churn: DataFrame, gen: GenerateConfig) -> DataFrame:
-    """0-3 tickets per person keyed by the e-mail they wrote from; persons close to dropping out
-    complain more and rate lower (a churn signal)."""
+    """0-3 tickets per person keyed by the e-mail they wrote from; a person who drops out rates
+    lower and, three times in ten, writes one more ticket in the ``CHURN_TICKET_DAYS`` before
+    dropping out (a churn signal)."""
     seed = gen.seed
     pid = F.col("person_id")
     end = F.unix_timestamp(F.lit(gen.end_date).cast("timestamp"))
+    churn_ticket = F.col("churned_at").isNotNull() & draws.chance(0.3, seed, "t_churn", pid)
     base = persons.join(churn, "person_id", "left").select(
-        "person_id", "email", "acquired_at", "churned_at",
+        "person_id", "email", "acquired_at", "churned_at", churn_ticket.alias("churn_ticket"),
         (draws.chance(0.25, seed, "t1", pid).cast("int") + draws.chance(0.08, seed, "t2", pid)
-         .cast("int") + draws.chance(0.02, seed, "t3", pid).cast("int")
-         + (F.col("churned_at").isNotNull() & draws.chance(0.3, seed, "t_churn", pid)).cast("int"))
+         .cast("int") + draws.chance(0.02, seed, "t3", pid).cast("int") + churn_ticket.cast("int"))
         .alias("n"))
-    tickets = base.select("*", F.explode(F.sequence(F.lit(1), F.col("n"))).alias("k")).where("k > 0")
+    tickets = base.select("*", F.explode(draws.ordinals(F.col("n"))).alias("k"))
     key = [pid, F.col("k")]
-    last = F.coalesce(F.unix_timestamp("churned_at") + 86400 * 14, end)
-    created = F.unix_timestamp("acquired_at") + F.floor(
-        draws.uniform(seed, "t_ts", *key) * F.greatest(F.lit(3600), F.least(last, end)
-                                                       - F.unix_timestamp("acquired_at")))
+    acquired = F.unix_timestamp("acquired_at")
+    last = F.least(F.coalesce(F.unix_timestamp("churned_at") + 86400 * 14, end), end)
+    anytime = acquired + F.floor(draws.uniform(seed, "t_ts", *key) * F.greatest(F.lit(3600), last - acquired))
+    # the last ticket of a person who drops out is the complaint just before it
+    before_dropout = F.greatest(acquired, F.unix_timestamp("churned_at") - F.floor(
+        draws.uniform(seed, "t_ts", *key) * CHURN_TICKET_DAYS * 86400))
+    created = F.when(F.col("churn_ticket") & (F.col("k") == F.col("n")), before_dropout).otherwise(anytime)
     closed = created + draws.integer(1800, 6 * 86400, seed, "t_close", *key)
     is_open = closed >= end
     category = draws.pick(TICKET_CATEGORIES, seed, "t_cat", *key)

@@ -62,7 +62,10 @@ SELECTABLE = ("roc_auc", "pr_auc", "lift_top_decile", "capture_top_decile")
 @dataclass(frozen=True)
 class SearchBudget:
     """The candidates ``train_churn`` tries: a grid per family, interleaved LR, GBT, LR, ...
-    (so any cap keeps both families) and capped at ``max_candidates``; the best on
+    (so any cap keeps both families) and capped at ``max_candidates``. Shallow trees come
+    first, more of them before deeper ones: on the generated 10k-person data set depth 3 beat
+    depth 5 at both 20 and 50 trees (out-of-time ROC-AUC 0.8013 / 0.8048 against 0.7909 /
+    0.7917), the deeper trees overfitting some 8,000 training rows. The best on
     ``select_by`` (a metric of ``churn_metrics``) wins, the earlier candidate on a tie."""
 
     max_candidates: int = 7
@@ -80,7 +83,7 @@ class SearchBudget:
 
     def candidates(self) -> list[tuple[str, dict[str, float]]]:
         lr = [("logistic_regression", {"regParam": r}) for r in self.lr_reg_param]
-        gbt = [("gbt", {"maxDepth": d, "maxIter": i}) for i in self.gbt_max_iter for d in self.gbt_max_depth]
+        gbt = [("gbt", {"maxDepth": d, "maxIter": i}) for d in self.gbt_max_depth for i in self.gbt_max_iter]
         mixed = [c for pair in zip(lr, gbt, strict=False) for c in pair]
         mixed += lr[len(gbt):] + gbt[len(lr):]
         return mixed[:self.max_candidates]

@@ -181,3 +181,24 @@ def test_cut_off_is_midnight_utc_in_any_session_time_zone(spark):
     finally:
         spark.conf.set("spark.sql.session.timeZone", previous)
     assert kept == ["a"]
+
+
+RECENCY_COLUMNS = ("customer_id string, email_sends_30d long, email_sends_90d long, "
+                   "email_open_rate_90d double, "
+                   "days_since_web_session int, days_since_email_open int, days_since_ticket int, "
+                   "web_visit_after_purchase_days int, ticket_before_purchase_days int")
+
+
+def test_engagement_recency_features_by_hand(spark, features_df):
+    actual = features_df.select(*[c.split()[0] for c in RECENCY_COLUMNS.split(", ")])
+    # c1: one send 1 day back, opens 1 and 76 days back (the older open's send is not in the data, so
+    # the rate is 2 / 1); sessions 0, 1, 10, 46 days back; tickets 1, 11, 81 days back; the last
+    # purchase on AS_OF: visited 0 days after it, a ticket 1 day before it.
+    # c4: no web or e-mail; a ticket 6 days back, the last purchase 20 days back: -14 (ticket after it).
+    # c2: an open 16 days back without a send; never bought, so nothing relative to a purchase.
+    expected = spark.createDataFrame([
+        ("c1", 1, 1, 2.0, 0, 1, 1, 0, 1),
+        ("c4", 0, 0, None, None, None, 6, None, -14),
+        ("c2", 0, 0, None, None, 16, None, None, None),
+    ], RECENCY_COLUMNS)
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)

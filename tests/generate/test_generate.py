@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import glob
 import json
 from collections import Counter
@@ -140,6 +141,45 @@ def test_purchase_rate_and_taste_are_planted(generated):
         total += 1
         in_taste += category.get(record["sku"]) == person["taste"]
     assert in_taste / total > 0.6  # 0.7 planted + 0.3/8 by chance
+
+
+def _json_records(root: Path, name: str) -> list[dict]:
+    records = []
+    for line in lines(root, name):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # the planted malformed lines
+    return records
+
+
+def _when(text) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        return None  # a planted wrong type
+
+
+def test_people_who_drop_out_stop_visiting_and_complain_before_it(generated):
+    root, _ = generated
+    persons = {p["person_id"]: p for p in truth(root, "persons")}
+    dropout = {pid: _when(p["churned_at"]) for pid, p in persons.items() if p["churned_at"]}
+    account_person = {r["source_id"]: r["person_id"] for r in truth(root, "source_records")
+                      if r["source"] == "shop_accounts"}
+    late_visits = [e for e in _json_records(root, "web_events")
+                   if (pid := account_person.get(e.get("account_id"))) in dropout and _when(e["event_ts"])
+                   and _when(e["event_ts"]) > dropout[pid] + dt.timedelta(days=15)]
+    assert not late_visits, late_visits[:3]
+
+    mailbox_person = {p["email"].lower(): pid for pid, p in persons.items()}
+    tickets = [t for t in _json_records(root, "support_tickets") if isinstance(t.get("email"), str)]
+    with_ticket = {mailbox_person.get(t["email"].strip().lower()) for t in tickets}
+    assert 0.4 < 1 - len(with_ticket & set(persons)) / len(persons) < 0.8  # 0-3 tickets, 0 most often
+    complained = {mailbox_person.get(t["email"].strip().lower()) for t in tickets
+                  if (pid := mailbox_person.get(t["email"].strip().lower())) in dropout
+                  and _when(t["created_at"])
+                  and dt.timedelta(0) <= dropout[pid] - _when(t["created_at"]) <= dt.timedelta(days=30)}
+    assert len(complained) / len(dropout) > 0.2  # 0.3 planted; a ticket at any time would give ~0.03
 
 
 def test_same_seed_gives_identical_files(spark, base_config, generated, tmp_path):

@@ -148,7 +148,7 @@ def test_churn_metrics_by_hand(spark):
 def test_search_budget_interleaves_families_and_caps():
     names = [(n, tuple(p.values())) for n, p in SearchBudget().candidates()]
     assert names == [("logistic_regression", (0.0,)), ("gbt", (3, 20)), ("logistic_regression", (0.01,)),
-                     ("gbt", (5, 20)), ("logistic_regression", (0.1,)), ("gbt", (3, 50)), ("gbt", (5, 50))]
+                     ("gbt", (3, 50)), ("logistic_regression", (0.1,)), ("gbt", (5, 20)), ("gbt", (5, 50))]
     assert [n for n, _ in SearchBudget(max_candidates=2).candidates()] == ["logistic_regression", "gbt"]
     with pytest.raises(ConfigError):
         SearchBudget(select_by="accuracy")
