@@ -118,6 +118,15 @@ def test_features_ignore_everything_dated_after_as_of(spark, features_df):
     assert_df_equality(later_df, now_df, ignore_row_order=True)
 
 
+def assert_features(spark, features_df, schema: str, rows: list[tuple], rounded: tuple[str, ...] = ()):
+    """The columns of ``schema`` (``name type, ...``) in ``features_df`` equal ``rows``, in any
+    order; the ``rounded`` columns are compared at 6 decimals."""
+    names = [c.split()[0] for c in schema.split(", ")]
+    actual = features_df.select(*[F.round(c, 6).alias(c) if c in rounded else c for c in names])
+    expected = spark.createDataFrame(rows, schema)
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
 PURCHASE_COLUMNS = ("customer_id string, recency_days int, tenure_days int, purchases_lifetime long, "
                     "revenue_lifetime decimal(18,2), avg_order_value double, "
                     "purchase_trend_30_vs_prev_30 double, purchase_trend_30_vs_prev_90 double, "
@@ -127,9 +136,6 @@ PURCHASE_COLUMNS = ("customer_id string, recency_days int, tenure_days int, purc
 
 
 def test_purchase_features_by_hand(spark, features_df):
-    names = [c.split()[0] for c in PURCHASE_COLUMNS.split(", ")]
-    rounded = ("purchase_trend_30_vs_prev_90", "gap_std_days")
-    actual = features_df.select(*[F.round(c, 6).alias(c) if c in rounded else c for c in names])
     # c1: tenure 2023-01-01 -> 2024-03-31 = 365 + 90 = 455; 4 purchases, revenue 100 + 50 + 30 - 10 + 20
     # = 190, average order 200 / 4 = 50. Days before AS_OF: 90, 45, 10, 0 -> 30d: 2; 90d: 3 (90 is outside);
     # revenue 30d = 30 - 10 + 20 = 40, 90d = 50 + 40 = 90. Trends: days 30-59 hold 1, days 30-119 hold 2:
@@ -138,15 +144,14 @@ def test_purchase_features_by_hand(spark, features_df):
     # c4: tenure 214 + 90 = 304; purchases 30 and 20 days back: recency 20, 30d 1 (revenue 60), 90d 2;
     # gap 10 (one gap: no sd), 20 / 10 = 2; trends (1 + 1) / (1 + 1) = 1 and (1 + 1) / (1 / 3 + 1) = 1.5.
     # c2: tenure 30, no purchases: counts 0, trends (0 + 1) / (0 + 1) = 1, the rest unknown.
-    expected = spark.createDataFrame([
+    assert_features(spark, features_df, PURCHASE_COLUMNS, [
         ("c1", 0, 455, 4, Decimal("190.00"), 50.0, 1.5, 1.8, 30.0, 18.027756, 0.0, 2, 3, 4,
          Decimal("40.00"), Decimal("90.00"), 0.75, 0.25),
         ("c4", 20, 304, 2, Decimal("100.00"), 50.0, 1.0, 1.5, 10.0, None, 2.0, 1, 2, 2,
          Decimal("60.00"), Decimal("100.00"), 0.0, 1.0),
         ("c2", None, 30, 0, Decimal("0.00"), None, 1.0, 1.0, None, None, None, 0, 0, 0,
          Decimal("0.00"), Decimal("0.00"), None, None),
-    ], PURCHASE_COLUMNS)
-    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+    ], rounded=("purchase_trend_30_vs_prev_90", "gap_std_days"))
 
 
 ENGAGEMENT_COLUMNS = ("customer_id string, web_sessions_30d long, web_sessions_90d long, "
@@ -158,17 +163,15 @@ ENGAGEMENT_COLUMNS = ("customer_id string, web_sessions_30d long, web_sessions_9
 
 
 def test_engagement_and_service_features_by_hand(spark, features_df):
-    actual = features_df.select(*[c.split()[0] for c in ENGAGEMENT_COLUMNS.split(", ")])
     # c1 sessions (start, days back): s1 1, s2 10, s3 46, s4 0 -> 30d 3, 90d 4; product views s1, s2 (30d)
     # + s3; carts s1, s2, s4 (30d) + s3; abandoned s1 and s4. Opens 1 and 76 days back. Tickets 81, 11 and
     # 1 days back; the ratings known at AS_OF are 4 and 2: mean 3, and the 2 is a complaint.
     # c4: a 'complaint' ticket 6 days back without rating. c2: one open 16 days back.
-    expected = spark.createDataFrame([
+    assert_features(spark, features_df, ENGAGEMENT_COLUMNS, [
         ("c1", 3, 4, 2, 3, 3, 4, 2, 2, 1, 2, 1, 1, 2, 3, 3.0, 1),
         ("c4", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, None, 1),
         ("c2", 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, None, 0),
-    ], ENGAGEMENT_COLUMNS)
-    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+    ])
 
 
 def test_cut_off_is_midnight_utc_in_any_session_time_zone(spark):
@@ -190,15 +193,13 @@ RECENCY_COLUMNS = ("customer_id string, email_sends_30d long, email_sends_90d lo
 
 
 def test_engagement_recency_features_by_hand(spark, features_df):
-    actual = features_df.select(*[c.split()[0] for c in RECENCY_COLUMNS.split(", ")])
     # c1: one send 1 day back, opens 1 and 76 days back (the older open's send is not in the data, so
     # the rate is 2 / 1); sessions 0, 1, 10, 46 days back; tickets 1, 11, 81 days back; the last
     # purchase on AS_OF: visited 0 days after it, a ticket 1 day before it.
     # c4: no web or e-mail; a ticket 6 days back, the last purchase 20 days back: -14 (ticket after it).
     # c2: an open 16 days back without a send; never bought, so nothing relative to a purchase.
-    expected = spark.createDataFrame([
+    assert_features(spark, features_df, RECENCY_COLUMNS, [
         ("c1", 1, 1, 2.0, 0, 1, 1, 0, 1),
         ("c4", 0, 0, None, None, None, 6, None, -14),
         ("c2", 0, 0, None, None, 16, None, None, None),
-    ], RECENCY_COLUMNS)
-    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+    ])

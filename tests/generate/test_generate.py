@@ -166,19 +166,19 @@ def test_people_who_drop_out_stop_visiting_and_complain_before_it(generated):
     dropout = {pid: _when(p["churned_at"]) for pid, p in persons.items() if p["churned_at"]}
     account_person = {r["source_id"]: r["person_id"] for r in truth(root, "source_records")
                       if r["source"] == "shop_accounts"}
-    late_visits = [e for e in _json_records(root, "web_events")
-                   if (pid := account_person.get(e.get("account_id"))) in dropout and _when(e["event_ts"])
-                   and _when(e["event_ts"]) > dropout[pid] + dt.timedelta(days=15)]
+    visits = [(account_person.get(e.get("account_id")), _when(e.get("event_ts")))
+              for e in _json_records(root, "web_events")]
+    late_visits = [(pid, at) for pid, at in visits
+                   if pid in dropout and at and at > dropout[pid] + dt.timedelta(days=15)]
     assert not late_visits, late_visits[:3]
 
     mailbox_person = {p["email"].lower(): pid for pid, p in persons.items()}
-    tickets = [t for t in _json_records(root, "support_tickets") if isinstance(t.get("email"), str)]
-    with_ticket = {mailbox_person.get(t["email"].strip().lower()) for t in tickets}
+    tickets = [(mailbox_person.get(t["email"].strip().lower()), _when(t.get("created_at")))
+               for t in _json_records(root, "support_tickets") if isinstance(t.get("email"), str)]
+    with_ticket = {pid for pid, _ in tickets}
     assert 0.4 < 1 - len(with_ticket & set(persons)) / len(persons) < 0.8  # 0-3 tickets, 0 most often
-    complained = {mailbox_person.get(t["email"].strip().lower()) for t in tickets
-                  if (pid := mailbox_person.get(t["email"].strip().lower())) in dropout
-                  and _when(t["created_at"])
-                  and dt.timedelta(0) <= dropout[pid] - _when(t["created_at"]) <= dt.timedelta(days=30)}
+    complained = {pid for pid, at in tickets
+                  if pid in dropout and at and dt.timedelta(0) <= dropout[pid] - at <= dt.timedelta(days=30)}
     assert len(complained) / len(dropout) > 0.2  # 0.3 planted; a ticket at any time would give ~0.03
 
 
