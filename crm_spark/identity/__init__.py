@@ -16,6 +16,7 @@ import time
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from crm_spark import fs
 from crm_spark.config import Config
 from crm_spark.errors import TableNotFoundError
 from crm_spark.identity import golden, graph, keys, linkage, stable_ids
@@ -44,11 +45,17 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
     log.info("identity: %d contact records", records)
 
     edges_df = graph.deterministic_edges(contacts_df, cfg.identity.deterministic_keys)
+    scratch = f"{cfg.lake.checkpoints.rstrip('/')}/identity-scratch"
+    fs.delete(spark, scratch)  # left behind by a run that failed
     if cfg.identity.probabilistic:
-        scored_edges = linkage.score_pairs(spark, lake, contacts_df, cfg.identity, ctx)
+        scored_edges = linkage.score_pairs(spark, lake, contacts_df, cfg.identity, ctx, scratch)
         edges_df = edges_df.unionByName(scored_edges.withColumn("rule", F.lit("probabilistic")))
-    edges_df = edges_df.persist()
+    edges_df = graph.cut_lineage(edges_df)
+    log.info("identity: %d edges at or above the threshold (%.1f s)", edges_df.count(),
+             time.perf_counter() - start)
+    fs.delete(spark, scratch)
     components_df = graph.connected_components(contacts_df.select("record_id"), edges_df)
+    log.info("identity: connected components done (%.1f s)", time.perf_counter() - start)
 
     previous_df = None
     if lake.exists(IDENTITY_MAP):
@@ -56,6 +63,7 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
     mapping_df, new_ids_df, merges_df = stable_ids.assign_ids(
         lake, components_df, previous_df, ctx, cfg.identity.id_prefix)
     stable_ids.record_ids(lake, new_ids_df, merges_df, ctx)
+    log.info("identity: customer ids assigned (%.1f s)", time.perf_counter() - start)
 
     map_df = identity_rows(contacts_df, mapping_df, edges_df, ctx).persist()
     lake.sync(map_df, IDENTITY_MAP, ["source", "source_id"],
@@ -63,6 +71,7 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
     lake.ensure_not_null(IDENTITY_MAP, ["source", "source_id", "customer_id"])
     map_df.unpersist()
     map_df = lake.read(IDENTITY_MAP).persist()
+    log.info("identity: %s written (%.1f s)", IDENTITY_MAP, time.perf_counter() - start)
 
     customers_df = golden.golden_records(
         contacts_df.join(map_df.select("source", "source_id", "customer_id"), on=["source", "source_id"]),
@@ -72,6 +81,7 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
     lake.ensure_not_null(golden.CUSTOMERS, ["customer_id"])
     golden.write_history(lake, customers_df, ctx)
     customers = customers_df.count()
+    log.info("identity: golden records and their history written (%.1f s)", time.perf_counter() - start)
 
     written = {IDENTITY_MAP: records, golden.CUSTOMERS: customers}
     for table, changed in keys.key_facts(lake, contacts_df, map_df).items():

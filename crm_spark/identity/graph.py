@@ -48,12 +48,12 @@ def cut_lineage(df: DataFrame) -> DataFrame:
     """Materialise ``df`` and forget how it was computed, so that the rounds below do not plan
     an ever longer query.
 
-    With a checkpoint folder (``build_spark`` sets one on a cluster) the rows are written there:
-    a local checkpoint lives only in executor memory, so losing one executor on a cluster would
-    lose rows that nothing can recompute. In local mode the executors live and die with the
-    driver, and the cheaper local checkpoint is enough.
+    On a cluster the rows are written to Spark's checkpoint folder (``build_spark`` sets one):
+    a local checkpoint lives only in executor memory, so losing one executor would lose rows
+    that nothing can recompute. In local mode the executors live and die with the driver, and
+    the cheaper local checkpoint is enough.
     """
-    if df.sparkSession.sparkContext.getCheckpointDir():
+    if not df.sparkSession.sparkContext.master.startswith("local"):
         return df.checkpoint(eager=True)
     return df.localCheckpoint(eager=True)
 
