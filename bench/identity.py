@@ -1,6 +1,6 @@
 """Benchmark identity resolution: generated persons -> contacts of all sources -> customers.
 
-    python bench/identity.py --persons 100000 [--landing DIR] [--driver-memory 8g]
+    python bench/identity.py --persons 100000 [--landing DIR] [--driver-memory 6g]
 
 Steps, each its own `crm-spark` process: generate (skipped with --landing), ingest the three
 contact sources, silver (contacts only), resolve (measured: wall time and peak memory), then
@@ -58,7 +58,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, required=True)
     parser.add_argument("--landing", help="reuse a generated landing folder (its truth next to it)")
-    parser.add_argument("--driver-memory", default="8g")
+    parser.add_argument("--driver-memory", default="6g")
     parser.add_argument("--work", default="/tmp/crm-bench-identity")
     args = parser.parse_args()
     work = Path(args.work) / str(args.persons)
