@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pyspark.sql import SparkSession
 
 
@@ -73,3 +75,49 @@ def qualified(spark: SparkSession, uri: str) -> str:
     statements on ``delta.`path``` do not resolve relative paths."""
     fs, path = _fs_and_path(spark, uri)
     return fs.makeQualified(path).toString()
+
+
+def uri_spellings(uri: str) -> list[str]:
+    """The ways Spark spells one file's URI: the file source's log writes an empty authority
+    (``file:///a%20b``), ``_metadata.file_path`` of a local file does not (``file:/a%20b``)."""
+    return list(dict.fromkeys([uri, re.sub(r"^([A-Za-z][\w+.-]*):///", r"\1:/", uri)]))
+
+
+def head_lines(spark: SparkSession, uri: str, limit: int) -> list[str]:
+    """Up to ``limit`` first lines of the text file at ``uri`` (an encoded URI),
+    decompressed by its extension (.gz, .bz2, …) as Spark's text source does, without a
+    leading byte-order mark."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(jvm.java.net.URI(uri))
+    return _read_lines(spark, path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()),
+                       path, limit)
+
+
+def read_text(spark: SparkSession, uri: str) -> str | None:
+    """A small text file's content; None when it does not exist."""
+    fs, path = _fs_and_path(spark, uri)
+    if not fs.exists(path):
+        return None
+    return "\n".join(_read_lines(spark, fs, path, None))
+
+
+def _read_lines(spark: SparkSession, fs, path, limit: int | None) -> list[str]:
+    jvm = spark.sparkContext._jvm
+    codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(
+        spark.sparkContext._jsc.hadoopConfiguration()).getCodec(path)
+    stream = fs.open(path)
+    if codec is not None:
+        stream = codec.createInputStream(stream)
+    reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+    try:
+        lines = []
+        while limit is None or len(lines) < limit:
+            line = reader.readLine()
+            if line is None:
+                break
+            lines.append(line)
+    finally:
+        reader.close()
+    if lines:
+        lines[0] = lines[0].removeprefix("\ufeff")
+    return lines

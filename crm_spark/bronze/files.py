@@ -7,16 +7,17 @@ file not seen before and stops (batch runs); a processing-time trigger keeps it 
 
 from __future__ import annotations
 
+import json
 import logging
-import time
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import StructField, StructType, _parse_datatype_string
 
+from crm_spark import fs
 from crm_spark.bronze import parse
-from crm_spark.bronze.batch import BatchResult, write_batch
+from crm_spark.bronze.batch import BatchInput, BatchResult, write_batch
 from crm_spark.config import Config
 from crm_spark.pipeline import RunContext
 from crm_spark.privacy import suppression
@@ -42,7 +43,7 @@ def start_query(spark: SparkSession, lake: Lake, cfg: Config, source: Source, ct
     stream = stream.withColumn("_source_file", F.col("_metadata.file_path"))
 
     def handle(batch_df: DataFrame, batch_id: int) -> None:
-        result = process_batch(lake, cfg, source, ctx, batch_df, batch_id)
+        result = process_batch(lake, cfg, source, ctx, batch_df, batch_id, checkpoint)
         if result is not None:
             results.append(result)
 
@@ -56,105 +57,121 @@ def start_query(spark: SparkSession, lake: Lake, cfg: Config, source: Source, ct
 
 
 def process_batch(lake: Lake, cfg: Config, source: Source, ctx: RunContext, batch_df: DataFrame,
-                  batch_id: int) -> BatchResult | None:
+                  batch_id: int, checkpoint: str) -> BatchResult | None:
     """Parse one micro-batch of a file source and write it exactly once.
 
-    The batch is read twice: once for per-file facts (headers, new JSON keys, the number of
-    rows read), once to parse and write. Rows read are thus counted apart from the parse and
-    reconciled against what it kept and quarantined.
+    The batch's files come from the query's own log and a CSV file's header from its first
+    line, so the batch's data is read once, by the bronze append (D30); the lines read are
+    counted on that read, before the parse, and reconciled against what it kept and
+    quarantined.
     """
+    spark = batch_df.sparkSession
     lines = batch_df.withColumn("_source", F.lit(source.name))
     if source.spec.format != "parquet":
         lines = lines.withColumnRenamed("value", "line")
-    started = time.perf_counter()
-    stats = _file_stats(lines, source)
-    if not stats:
+    batch_files = _batch_files(spark, checkpoint, batch_id)
+    if batch_files is None:  # the query's log is unreadable: ask the data
+        batch_files = [r[0] for r in lines.select("_source_file").distinct().collect()]
+    if not batch_files:
         return None
-    log.info("bronze.%s batch %d: %d file(s) scanned in %.1f s", source.name, batch_id,
-             len(stats), time.perf_counter() - started)
-    rows_read = sum(r["rows"] for r in stats)
     if source.spec.format == "parquet":
-        parsed, error, extra = _parquet_rows(lines, source)
+        batch = BatchInput(lines, F.lit(True))
+        parsed, error, extra = _parquet_rows(batch.lines, source)
     elif source.spec.format == "csv":
-        parsed, error, extra = _csv_rows(lines, source, stats)
+        layouts = _csv_layouts(spark, source, batch_files)
+        batch = BatchInput(lines, (F.trim("line") != "") & ~_csv_header_line(source))
+        parsed, error, extra = _csv_rows(batch.lines, source, layouts)
     else:
-        parsed, error, extra = _json_rows(lines, source, stats)
-    if extra:
-        action = "added to bronze" if source.spec.allow_evolution else \
-            "ignored (set allow_evolution: true to add them)"
-        log.warning("schema drift in %s: new column(s) %s %s", source.name, ", ".join(extra), action)
+        batch, extra = _json_input(lines, source)
+        parsed, error = _json_rows(batch.lines, source, extra)
+    log.info("bronze.%s batch %d: %d file(s)", source.name, batch_id, len(batch_files))
     kept_extra = extra if source.spec.allow_evolution else []
     checked = parse.check_rows(parsed, source, error, extra=kept_extra)
     suppressor = suppression.suppressor(lake, source, cfg)
-    result = write_batch(lake, source.name, checked, batch_id, rows_read, len(stats), ctx.now(),
+    result = write_batch(lake, source.name, checked, batch_id, batch, len(batch_files), ctx.now(),
                          ctx.run_id, new_columns=tuple(extra), merge_schema=bool(kept_extra),
                          suppressor=suppressor)
     suppression.recheck_batch(lake, cfg, source, suppressor, batch_id)
     return result
 
 
-def _file_stats(lines: DataFrame, source: Source) -> list:
-    """One row per file: ``rows`` (data lines), its CSV ``header``, its undeclared JSON ``keys``."""
-    if source.spec.format == "parquet":
-        return lines.groupBy("_source_file").agg(F.count(F.lit(1)).alias("rows")).collect()
-    is_data = F.trim("line") != ""
-    aggregates = []
-    if source.spec.format == "csv":
-        is_header = parse.csv_header_filter(source)
-        is_data = is_data & ~is_header
-        aggregates.append(F.max(F.when(is_header, F.col("line"))).alias("header"))
-    else:
-        declared = F.array(*[F.lit(c) for c in source.column_names])
-        new_keys = F.array_except(F.coalesce(F.json_object_keys("line"), F.array()), declared)
-        aggregates.append(F.array_distinct(F.flatten(F.collect_set(new_keys))).alias("keys"))
-    return lines.groupBy("_source_file").agg(
-        F.count(F.when(is_data, 1)).alias("rows"), *aggregates).collect()
+def _batch_files(spark: SparkSession, checkpoint: str, batch_id: int) -> list[str] | None:
+    """The files of batch ``batch_id`` from the file source's log in the checkpoint (a ``v1``
+    line, then one JSON object per file; every tenth batch a ``.compact`` file holding all
+    earlier batches too). None when the log cannot be read."""
+    folder = f"{checkpoint.rstrip('/')}/sources/0"
+    for name in (str(batch_id), f"{batch_id}.compact"):
+        text = fs.read_text(spark, f"{folder}/{name}")
+        if text is None:
+            continue
+        header, *entries = text.splitlines()
+        if header != "v1":
+            return None
+        try:
+            files = [json.loads(e) for e in entries if e.strip()]
+            paths = [f["path"] for f in files if f.get("batchId", batch_id) == batch_id]
+        except (ValueError, KeyError, TypeError):
+            return None
+        return paths
+    return None
 
 
-def _csv_rows(lines: DataFrame, source: Source, stats: list):
+def _csv_header_line(source: Source) -> Column:
+    if source.spec.options.get("header", "true").lower() != "true":
+        return F.lit(False)
+    return parse.csv_header_filter(source)
+
+
+def _csv_layouts(spark: SparkSession, source: Source,
+                 batch_files: list[str]) -> dict[tuple[str, ...], list[str]]:
+    """Header -> the files that have it; files without a header line follow the declared
+    columns. A file's header is its first non-blank line, if that is a header."""
     has_header = source.spec.options.get("header", "true").lower() == "true"
-    data = lines.where(F.trim("line") != "")
-    declared = source.column_names
     delimiter = source.spec.options.get("delimiter", ",")
-    header_of = {}
-    if has_header:
-        data = data.where(~parse.csv_header_filter(source))
-        header_of = {r["_source_file"]: tuple(h.strip().strip('"') for h in r["header"].split(delimiter))
-                     for r in stats if r["header"] is not None}
-    headerless = [r["_source_file"] for r in stats if r["_source_file"] not in header_of]
-    extra: list[str] = []
-    parts = []
-    groups = {h: [f for f, fh in header_of.items() if fh == h] for h in set(header_of.values())}
-    if headerless:  # no header line: the declared columns in order
-        groups.setdefault(tuple(declared), []).extend(headerless)
-    for header, files in groups.items():
-        group = data.where(F.col("_source_file").isin(files)) if len(groups) > 1 else data
-        parsed = parse.parse_csv(group, source, list(header))
-        extra += [h for h in header if h not in declared and h not in extra]
-        missing = [F.lit(None).cast("string").alias(c) for c in declared if c not in header]
-        parts.append(parsed.select("line", "_source", "_source_file", "_field_count",
-                                   *[c for c in header if c in declared or c in extra],
-                                   *missing).withColumn("_expected", F.lit(len(header))))
-    combined = parts[0]
-    for part in parts[1:]:
-        combined = combined.unionByName(part, allowMissingColumns=True)
-    for column in extra:
-        if column not in combined.columns:
-            combined = combined.withColumn(column, F.lit(None).cast("string"))
+    layouts: dict[tuple[str, ...], list[str]] = {}
+    for path in batch_files:
+        header = tuple(source.column_names)
+        if has_header:
+            first = next((line for line in fs.head_lines(spark, path, 100) if line.strip()), None)
+            if first is not None and parse.is_csv_header(first, source):
+                header = tuple(h.strip().strip('"') for h in first.split(delimiter))
+        layouts.setdefault(header, []).append(path)
+    return layouts
+
+
+def _csv_rows(lines: DataFrame, source: Source, layouts: dict[tuple[str, ...], list[str]]):
+    data = lines.where((F.trim("line") != "") & ~_csv_header_line(source))
+    declared = source.column_names
+    extra = list(dict.fromkeys(h for header in layouts for h in header if h not in declared))
+    parsed = parse.parse_csv(data, source, layouts, [*declared, *extra])
     error = F.when(F.col("_field_count") != F.col("_expected"), F.concat(
         F.lit("expected "), F.col("_expected").cast("string"), F.lit(" fields, found "),
         F.col("_field_count").cast("string")))
-    return combined, error, extra
+    return parsed, error, extra
 
 
-def _json_rows(lines: DataFrame, source: Source, stats: list):
+def _json_input(lines: DataFrame, source: Source) -> tuple[BatchInput, list[str]]:
+    """The batch's lines and its undeclared keys: found before the parse when the source may
+    evolve (the columns must exist when bronze is written), else counted with the lines and
+    reported after the write."""
+    is_record = F.trim("line") != ""
+    declared = F.array(*[F.lit(c) for c in source.column_names])
+    new_keys = F.array_except(F.coalesce(F.json_object_keys("line"), F.array()), declared)
+    if not source.spec.allow_evolution:
+        batch = BatchInput(lines, is_record, {
+            "new_keys": F.array_sort(F.array_distinct(F.flatten(F.collect_set(new_keys))))})
+        return batch, []
+    found = lines.select(F.explode(new_keys).alias("key")).distinct().collect()
+    return BatchInput(lines, is_record), sorted(r.key for r in found)
+
+
+def _json_rows(lines: DataFrame, source: Source, extra: list[str]):
     data = lines.where(F.trim("line") != "")
     parsed = parse.parse_json(data, source.column_names)
-    extra = sorted({k for r in stats for k in (r["keys"] or [])})
     for column in extra:
         parsed = parsed.withColumn(column, F.get_json_object("line", f"$.{column}"))
     error = F.when(F.col("_is_malformed"), F.lit("malformed JSON"))
-    return parsed, error, extra
+    return parsed, error
 
 
 def _parquet_rows(rows: DataFrame, source: Source):

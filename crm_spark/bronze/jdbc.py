@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crm_spark.bronze import parse
-from crm_spark.bronze.batch import INGEST_LOG, BatchResult, write_batch
+from crm_spark.bronze.batch import INGEST_LOG, BatchInput, BatchResult, write_batch
 from crm_spark.config import Config, resolve_secret
 from crm_spark.errors import CrmSparkError
 from crm_spark.pipeline import RunContext
@@ -46,10 +46,10 @@ def ingest_increment(spark: SparkSession, lake: Lake, cfg: Config, ctx: RunConte
         *[F.col(c).cast("string").alias(c) for c in source.column_names],
     ).cache()
     try:
-        rows_read = as_text.count()
-        checked = parse.check_rows(as_text, source, F.lit(None).cast("string"))
+        batch_input = BatchInput(as_text, F.lit(True))
+        checked = parse.check_rows(batch_input.lines, source, F.lit(None).cast("string"))
         suppressor = suppression.suppressor(lake, source, cfg)
-        result = write_batch(lake, source.name, checked, batch_id, rows_read, 1,
+        result = write_batch(lake, source.name, checked, batch_id, batch_input, 1,
                              ctx.now(), ctx.run_id, suppressor=suppressor)
         suppression.recheck_batch(lake, cfg, source, suppressor, batch_id)
         return result

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from crm_spark import fs
 from crm_spark.sources.registry import Source
 
 QUOTED_FIELD = r'"([^"]|"")*"'
@@ -26,22 +27,55 @@ def csv_header_filter(source: Source) -> Column:
     return F.trim(F.regexp_replace(first, '"', "")) == F.lit(source.columns[0].name)
 
 
-def parse_csv(lines_df: DataFrame, source: Source, header: list[str]) -> DataFrame:
-    """Parse CSV lines of files sharing ``header`` into string columns named by the header.
+def is_csv_header(line: str, source: Source) -> bool:
+    """:func:`csv_header_filter` for one line read on the driver."""
+    delimiter = source.spec.options.get("delimiter", ",")
+    return line.split(delimiter, 1)[0].replace('"', "").strip(" ") == source.columns[0].name
 
-    Requires: line, _source_file. Adds: one STRING column per header name, ``_field_count``.
+
+def parse_csv(lines_df: DataFrame, source: Source, layouts: dict[tuple[str, ...], list[str]],
+              names: list[str]) -> DataFrame:
+    """Parse CSV lines into STRING columns ``names``, each file by its own header.
+
+    Args:
+        layouts: header -> the files (``_source_file`` values) that have it; a name missing
+            from a file's header is null in its rows.
+
+    Requires: line, _source_file. Adds: ``names``, ``_field_count`` and ``_expected`` (the
+    number of fields of the row's header).
     """
     delimiter = source.spec.options.get("delimiter", ",")
     quote = source.spec.options.get("quote", '"')
-    schema = ", ".join(f"`_h{i}` STRING" for i in range(len(header)))
-    parsed = F.from_csv(F.col("line"), schema, {"sep": delimiter, "quote": quote,
-                                                "escape": quote, "nullValue": "\u0000"})
+    options = {"sep": delimiter, "quote": quote, "escape": quote, "nullValue": "\u0000"}
+
+    def fields(header: tuple[str, ...]) -> Column:
+        schema = ", ".join(f"`_h{i}` STRING" for i in range(len(header)))
+        parsed = F.from_csv(F.col("line"), schema, options)
+        return F.struct(
+            *[(parsed.getField(f"_h{header.index(n)}") if n in header
+               else F.lit(None).cast("string")).alias(n) for n in names],
+            F.lit(len(header)).alias("_expected"))
+
+    headers = list(layouts)
+    if len(headers) == 1:
+        row = fields(headers[0])
+    else:
+        def of(header: tuple[str, ...]) -> Column:
+            spellings = [s for uri in layouts[header] for s in fs.uri_spellings(uri)]
+            return F.col("_source_file").isin(spellings)
+        row = F.when(of(headers[0]), fields(headers[0]))
+        for header in headers[1:]:
+            row = row.when(of(header), fields(header))
+    # Counting delimiters is cheap; a line with quotes may hold delimiters inside a field,
+    # so only those lines are counted by a regular expression.
+    delimiters = F.length("line") - F.length(F.replace(F.col("line"), F.lit(delimiter), F.lit("")))
     unquoted = F.regexp_replace(F.col("line"), QUOTED_FIELD, "")
-    field_count = F.size(F.split(unquoted, _regex_escape(delimiter), -1))
-    return lines_df.select(
-        "*", field_count.alias("_field_count"),
-        *[parsed.getField(f"_h{i}").alias(name) for i, name in enumerate(header)],
-    )
+    field_count = F.when(F.col("line").contains(quote),
+                         F.size(F.split(unquoted, _regex_escape(delimiter), -1))
+                         ).otherwise(delimiters / len(delimiter) + 1).cast("int")
+    return lines_df.select("*", row.alias("_csv"), field_count.alias("_field_count")).select(
+        *[c for c in lines_df.columns], *[F.col("_csv").getField(n).alias(n) for n in names],
+        F.col("_csv._expected").alias("_expected"), "_field_count")
 
 
 def parse_json(lines_df: DataFrame, names: list[str]) -> DataFrame:

@@ -9,9 +9,12 @@ from decimal import Decimal
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import Row
+from pyspark.sql import functions as F
 
 from crm_spark import bronze
+from crm_spark.bronze import files
 from crm_spark.errors import CrmSparkError
+from crm_spark.sources.registry import load_sources
 
 CSV_SOURCE = """
 sources:
@@ -56,7 +59,8 @@ def test_csv_rows_are_typed_and_bad_rows_quarantined_with_reasons(landing, ctx):
                  "A3,c3,31/02/2024 09:00,5.00\n"
                  "A4,c4,03/02/2024 09:00,abc\n"
                  "A5,c5\n"
-                 ",c6,04/02/2024 09:00,1.00\n")
+                 ",c6,04/02/2024 09:00,1.00\n"
+                 "A7,c7,05/02/2024 09:00,1.00,9\n")
     cfg = landing.config(CSV_SOURCE)
     written = bronze.build(landing.spark, cfg, ctx)
     lake = landing.lake(cfg)
@@ -72,10 +76,11 @@ def test_csv_rows_are_typed_and_bad_rows_quarantined_with_reasons(landing, ctx):
         "A4,c4,03/02/2024 09:00,abc": "total: 'abc' is not DECIMAL(10,2)",
         "A5,c5": "expected 4 fields, found 2; ordered_at: required value missing",
         ",c6,04/02/2024 09:00,1.00": "order_id: required value missing",
+        "A7,c7,05/02/2024 09:00,1.00,9": "expected 4 fields, found 5",
     }
     log = lake.read("bronze._ingest_log").collect()
-    assert [(r.rows_read, r.rows_bronze, r.rows_quarantined, r.files) for r in log] == [(6, 2, 4, 1)]
-    assert written == {"bronze.t_orders": 2, "bronze._quarantine": 4, "bronze._ingest_log": 1}
+    assert [(r.rows_read, r.rows_bronze, r.rows_quarantined, r.files) for r in log] == [(7, 2, 5, 1)]
+    assert written == {"bronze.t_orders": 2, "bronze._quarantine": 5, "bronze._ingest_log": 1}
 
 
 def test_lineage_columns_name_source_file_batch_and_time(landing, ctx):
@@ -116,6 +121,46 @@ def test_csv_header_with_new_column_is_reported_and_positions_follow_the_header(
         Row(order_id="A1", customer="c1")]
     assert "channel" not in lake.read("bronze.t_orders").columns
     assert lake.read("bronze._ingest_log").first()["new_columns"] == "channel"
+
+
+def test_files_of_one_batch_are_each_parsed_by_their_own_header(landing, ctx):
+    landing.drop("t_orders", "a.csv", "order_id,customer,ordered_at,total\n"
+                 "A1,c1,01/02/2024 10:30,1.00\n")
+    landing.drop("t_orders", "b file.csv", "order_id,total,customer,ordered_at\n"
+                 "B1,2.00,c2,02/02/2024 10:30\n"
+                 "B2,3.00,c3\n")
+    landing.drop("t_orders", "c.csv", "C1,c4,03/02/2024 10:30,4.00\n")  # no header line
+    cfg = landing.config(CSV_SOURCE)
+    bronze.build(landing.spark, cfg, ctx)
+    lake = landing.lake(cfg)
+    kept = sorted(tuple(r) for r in lake.read("bronze.t_orders").select(*DECLARED).collect())
+    assert kept == [("A1", "c1", ts("2024-02-01 10:30:00"), Decimal("1.00")),
+                    ("B1", "c2", ts("2024-02-02 10:30:00"), Decimal("2.00")),
+                    ("C1", "c4", ts("2024-02-03 10:30:00"), Decimal("4.00"))]
+    assert [r.reason for r in lake.read("bronze._quarantine").collect()] == [
+        "expected 4 fields, found 3; ordered_at: required value missing"]
+    log = lake.read("bronze._ingest_log").first()
+    assert (log.files, log.rows_read, log.rows_bronze, log.rows_quarantined) == (3, 4, 3, 1)
+
+
+def test_a_replayed_batch_writes_nothing_and_is_counted_again(landing, ctx):
+    landing.drop("t_orders", "a.csv", "order_id,customer,ordered_at,total\n"
+                 "A1,c1,01/02/2024 10:30,1.00\nA2,c2,bad date,2.00\n")
+    cfg = landing.config(CSV_SOURCE)
+    first = bronze.build(landing.spark, cfg, ctx)
+    lake = landing.lake(cfg)
+    tables = ["bronze.t_orders", "bronze._quarantine", "bronze._ingest_log"]
+    versions = [lake.version(t) for t in tables]
+    source = load_sources(cfg, "t_orders")[0]
+    # the batch as Structured Streaming hands it over again after a crash before its commit
+    batch_df = (landing.spark.read.text(source.path)
+                .withColumn("_source_file", F.col("_metadata.file_path")))
+    replayed = files.process_batch(lake, cfg, source, ctx, batch_df, 0,
+                                   bronze.checkpoint_of(cfg, source))
+    assert (replayed.rows_read, replayed.rows_bronze, replayed.rows_quarantined) == (2, 1, 1)
+    assert first == {"bronze.t_orders": 1, "bronze._quarantine": 1, "bronze._ingest_log": 1}
+    assert [lake.version(t) for t in tables] == versions
+    assert lake.read("bronze.t_orders").count() == 1
 
 
 @pytest.mark.parametrize("evolve", [False, True])
