@@ -106,6 +106,9 @@ def write_batch(lake: Lake, source: str, checked_df: DataFrame, batch_id: int, b
         _append_valid(lake, flagged.observe(observation, *_status_metrics()), table, txn,
                       stamp, merge_schema)
         observed = lake.log_version(table) != before
+        log.info("%s batch %d: bronze append %s in %.1f s", table, batch_id,
+                 "written" if observed else "already committed (a replay)",
+                 time.perf_counter() - start)
         counts = dict(observation.get) if observed else _status_counts(flagged)
         read = batch.counts(observed)
     else:

@@ -144,9 +144,11 @@ def _csv_rows(lines: DataFrame, source: Source, layouts: dict[tuple[str, ...], l
     declared = source.column_names
     extra = list(dict.fromkeys(h for header in layouts for h in header if h not in declared))
     parsed = parse.parse_csv(data, source, layouts, [*declared, *extra])
-    error = F.when(F.col("_field_count") != F.col("_expected"), F.concat(
-        F.lit("expected "), F.col("_expected").cast("string"), F.lit(" fields, found "),
-        F.col("_field_count").cast("string")))
+    error = (F.when(~F.col("_malformed"), None)
+             .when(F.col("_field_count") != F.col("_expected"), F.concat(
+                 F.lit("expected "), F.col("_expected").cast("string"), F.lit(" fields, found "),
+                 F.col("_field_count").cast("string")))
+             .otherwise("malformed CSV (a quote does not close)"))
     return parsed, error, extra
 
 

@@ -60,7 +60,8 @@ def test_csv_rows_are_typed_and_bad_rows_quarantined_with_reasons(landing, ctx):
                  "A4,c4,03/02/2024 09:00,abc\n"
                  "A5,c5\n"
                  ",c6,04/02/2024 09:00,1.00\n"
-                 "A7,c7,05/02/2024 09:00,1.00,9\n")
+                 "A7,c7,05/02/2024 09:00,1.00,9\n"
+                 'A8,"c8,06/02/2024 09:00,1.00\n')
     cfg = landing.config(CSV_SOURCE)
     written = bronze.build(landing.spark, cfg, ctx)
     lake = landing.lake(cfg)
@@ -77,10 +78,12 @@ def test_csv_rows_are_typed_and_bad_rows_quarantined_with_reasons(landing, ctx):
         "A5,c5": "expected 4 fields, found 2; ordered_at: required value missing",
         ",c6,04/02/2024 09:00,1.00": "order_id: required value missing",
         "A7,c7,05/02/2024 09:00,1.00,9": "expected 4 fields, found 5",
+        'A8,"c8,06/02/2024 09:00,1.00': "malformed CSV (a quote does not close); "
+                                        "ordered_at: required value missing",
     }
     log = lake.read("bronze._ingest_log").collect()
-    assert [(r.rows_read, r.rows_bronze, r.rows_quarantined, r.files) for r in log] == [(7, 2, 5, 1)]
-    assert written == {"bronze.t_orders": 2, "bronze._quarantine": 5, "bronze._ingest_log": 1}
+    assert [(r.rows_read, r.rows_bronze, r.rows_quarantined, r.files) for r in log] == [(8, 2, 6, 1)]
+    assert written == {"bronze.t_orders": 2, "bronze._quarantine": 6, "bronze._ingest_log": 1}
 
 
 def test_lineage_columns_name_source_file_batch_and_time(landing, ctx):
