@@ -13,7 +13,6 @@ second pass only when the first one rejected rows (D30).
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -37,7 +36,6 @@ INGEST_LOG_SCHEMA = (
     "rows_bronze BIGINT, rows_quarantined BIGINT, new_columns STRING, ingested_at TIMESTAMP, "
     "seconds DOUBLE, rows_suppressed BIGINT"
 )
-_observation_ids = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,7 @@ class BatchInput:
         self._metrics = [F.count(F.when(is_record, 1)).alias("rows_read"),
                          *[metric.alias(name) for name, metric in (extra or {}).items()]]
         self._unobserved = lines_df
-        self._observation = Observation(f"batch_input_{next(_observation_ids)}")
+        self._observation = Observation()
         self.lines = lines_df.observe(self._observation, *self._metrics)
 
     def counts(self, observed: bool) -> dict:
@@ -101,7 +99,7 @@ def write_batch(lake: Lake, source: str, checked_df: DataFrame, batch_id: int, b
     cached = None
     if suppressor is None:
         flagged = checked_df.withColumn("_suppressed", F.lit(False))
-        observation = Observation(f"batch_rows_{next(_observation_ids)}")
+        observation = Observation()
         before = lake.log_version(table)
         _append_valid(lake, flagged.observe(observation, *_status_metrics()), table, txn,
                       stamp, merge_schema)

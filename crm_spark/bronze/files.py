@@ -79,7 +79,7 @@ def process_batch(lake: Lake, cfg: Config, source: Source, ctx: RunContext, batc
         parsed, error, extra = _parquet_rows(batch.lines, source)
     elif source.spec.format == "csv":
         layouts = _csv_layouts(spark, source, batch_files)
-        batch = BatchInput(lines, (F.trim("line") != "") & ~_csv_header_line(source))
+        batch = BatchInput(lines, _csv_record(source))
         parsed, error, extra = _csv_rows(batch.lines, source, layouts)
     else:
         batch, extra = _json_input(lines, source)
@@ -116,22 +116,25 @@ def _batch_files(spark: SparkSession, checkpoint: str, batch_id: int) -> list[st
     return None
 
 
-def _csv_header_line(source: Source) -> Column:
-    if source.spec.options.get("header", "true").lower() != "true":
-        return F.lit(False)
-    return parse.csv_header_filter(source)
+def _has_header(source: Source) -> bool:
+    return source.spec.options.get("header", "true").lower() == "true"
+
+
+def _csv_record(source: Source) -> Column:
+    """True for a line that holds a record: not blank, not a header."""
+    not_blank = F.trim("line") != ""
+    return not_blank & ~parse.csv_header_filter(source) if _has_header(source) else not_blank
 
 
 def _csv_layouts(spark: SparkSession, source: Source,
                  batch_files: list[str]) -> dict[tuple[str, ...], list[str]]:
     """Header -> the files that have it; files without a header line follow the declared
     columns. A file's header is its first non-blank line, if that is a header."""
-    has_header = source.spec.options.get("header", "true").lower() == "true"
     delimiter = source.spec.options.get("delimiter", ",")
     layouts: dict[tuple[str, ...], list[str]] = {}
     for path in batch_files:
         header = tuple(source.column_names)
-        if has_header:
+        if _has_header(source):
             first = next((line for line in fs.head_lines(spark, path, 100) if line.strip()), None)
             if first is not None and parse.is_csv_header(first, source):
                 header = tuple(h.strip().strip('"') for h in first.split(delimiter))
@@ -140,7 +143,7 @@ def _csv_layouts(spark: SparkSession, source: Source,
 
 
 def _csv_rows(lines: DataFrame, source: Source, layouts: dict[tuple[str, ...], list[str]]):
-    data = lines.where((F.trim("line") != "") & ~_csv_header_line(source))
+    data = lines.where(_csv_record(source))
     declared = source.column_names
     extra = list(dict.fromkeys(h for header in layouts for h in header if h not in declared))
     parsed = parse.parse_csv(data, source, layouts, [*declared, *extra])

@@ -161,6 +161,11 @@ def test_a_replayed_batch_writes_nothing_and_is_counted_again(landing, ctx):
     replayed = files.process_batch(lake, cfg, source, ctx, batch_df, 0,
                                    bronze.checkpoint_of(cfg, source))
     assert (replayed.rows_read, replayed.rows_bronze, replayed.rows_quarantined) == (2, 1, 1)
+    # without the query's log the batch's files are asked of the data; the outcome is the same
+    without_log = files.process_batch(lake, cfg, source, ctx, batch_df, 0,
+                                      str(landing.root / "no-checkpoint"))
+    assert (without_log.files, without_log.rows_read, without_log.rows_bronze,
+            without_log.rows_quarantined) == (1, 2, 1, 1)
     assert first == {"bronze.t_orders": 1, "bronze._quarantine": 1, "bronze._ingest_log": 1}
     assert [lake.version(t) for t in tables] == versions
     assert lake.read("bronze.t_orders").count() == 1
