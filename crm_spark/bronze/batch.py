@@ -6,8 +6,9 @@ batch with the same id — is skipped by every table that already holds it, so n
 written twice and nothing is lost.
 
 A batch is parsed once: the bronze append counts as it writes (``DataFrame.observe``) the
-lines read and the rows kept, quarantined and suppressed, and the quarantine is written by a
-second pass only when the first one rejected rows (D30).
+lines read and the rows kept, quarantined and suppressed (D30). When it rejected rows, the
+quarantine reads the batch again and checks only the lines the append marked as possibly
+rejected (:mod:`crm_spark.bronze.rejects`, D31).
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
-from crm_spark.bronze import parse
+from crm_spark.bronze import parse, rejects
 from crm_spark.errors import DataQualityError
 from crm_spark.privacy.suppression import Suppressor
 from crm_spark.tables import Lake, Txn
@@ -54,26 +56,26 @@ class BatchInput:
     """The lines of one batch, counted by whichever write reads them first.
 
     Parse :attr:`lines`: the write that reads them fills in ``rows_read`` (lines that hold a
-    record) and any ``extra`` metric, counted before the parse so that they are independent
-    of it. A write Delta skips (a replayed batch) reads nothing; :meth:`counts` then reads the
-    lines again.
+    record: ``_is_record``) and any ``extra`` metric, counted before the parse so that they
+    are independent of it. A write Delta skips (a replayed batch) reads nothing; :meth:`counts`
+    then reads the lines again.
     """
 
     def __init__(self, lines_df: DataFrame, is_record: Column, extra: dict[str, Column] | None = None):
-        self._metrics = [F.count(F.when(is_record, 1)).alias("rows_read"),
+        self._metrics = [F.count(F.when(F.col("_is_record"), 1)).alias("rows_read"),
                          *[metric.alias(name) for name, metric in (extra or {}).items()]]
-        self._unobserved = lines_df
+        self.unobserved = lines_df.withColumn("_is_record", is_record)
         self._observation = Observation()
-        self.lines = lines_df.observe(self._observation, *self._metrics)
+        self.lines = self.unobserved.observe(self._observation, *self._metrics)
 
     def counts(self, observed: bool) -> dict:
         if observed:
             return dict(self._observation.get)
-        return self._unobserved.agg(*self._metrics).first().asDict()
+        return self.unobserved.agg(*self._metrics).first().asDict()
 
 
-def write_batch(lake: Lake, source: str, checked_df: DataFrame, batch_id: int, batch: BatchInput,
-                files: int, ingested_at: dt.datetime, run_id: str,
+def write_batch(lake: Lake, source: str, check: Callable[[DataFrame], DataFrame], batch_id: int,
+                batch: BatchInput, files: int, ingested_at: dt.datetime, run_id: str,
                 new_columns: tuple[str, ...] = (), merge_schema: bool = False,
                 suppressor: Suppressor | None = None) -> BatchResult:
     """Append a batch to ``bronze.<source>``, ``bronze._quarantine`` and ``bronze._ingest_log``.
@@ -81,38 +83,38 @@ def write_batch(lake: Lake, source: str, checked_df: DataFrame, batch_id: int, b
     Rows of erased people (``suppressor``) are counted as suppressed and written nowhere.
 
     Args:
-        checked_df: the output of :func:`crm_spark.bronze.parse.check_rows` over ``batch.lines``.
+        check: lines -> checked rows (:func:`crm_spark.bronze.parse.check_rows`); called on
+            ``batch.lines`` for bronze, and on some of ``batch.unobserved`` for the quarantine.
         new_columns: undeclared columns found before the parse; ``batch`` may add more
             (its ``new_keys`` metric).
 
     Raises:
-        DataQualityError: when rows read != rows kept + quarantined + suppressed. With a
-            suppressor nothing is written; otherwise the bronze rows are, and the quarantine
-            and the ingest-log entry are not, so the batch stays unfinished and is retried.
+        DataQualityError: when rows read != rows kept + quarantined + suppressed, or the
+            quarantine found another number of rows than the bronze append rejected. With a
+            suppressor nothing is written; otherwise the bronze rows are, and the ingest-log
+            entry is not, so the batch stays unfinished and is retried.
     """
     start = time.perf_counter()
-    stamp = F.lit(ingested_at).cast("timestamp")
-    checked_df = checked_df.withColumns({
-        "_ingested_at": stamp, "_batch_id": F.lit(batch_id).cast("bigint")})
     table = f"bronze.{source}"
     txn = Txn(table, batch_id)
     cached = None
+    slots = None
     if suppressor is None:
-        flagged = checked_df.withColumn("_suppressed", F.lit(False))
+        flagged = _stamped(check(batch.lines), ingested_at, batch_id).withColumn("_suppressed", F.lit(False))
         observation = Observation()
-        before = lake.log_version(table)
-        _append_valid(lake, flagged.observe(observation, *_status_metrics()), table, txn,
-                      stamp, merge_schema)
-        observed = lake.log_version(table) != before
+        metrics = [*_status_metrics(), *[m.alias(n) for n, m in rejects.metrics(F.col("raw")).items()]]
+        observed = _append_valid(lake, flagged.observe(observation, *metrics), table, txn, merge_schema)
         log.info("%s batch %d: bronze append %s in %.1f s", table, batch_id,
                  "written" if observed else "already committed (a replay)",
                  time.perf_counter() - start)
         counts = dict(observation.get) if observed else _status_counts(flagged)
+        if observed:
+            slots = rejects.set_slots(counts)
         read = batch.counts(observed)
     else:
         # Flagging reads the rows twice (a self-join): parse them once into a cache, and
         # reconcile the counts before anything is written.
-        cached = checked_df.persist(StorageLevel.MEMORY_AND_DISK)
+        cached = _stamped(check(batch.lines), ingested_at, batch_id).persist(StorageLevel.MEMORY_AND_DISK)
         flagged = suppressor.flag(cached)
         counts, read = _status_counts(flagged), batch.counts(observed=False)
     try:
@@ -122,14 +124,17 @@ def write_batch(lake: Lake, source: str, checked_df: DataFrame, batch_id: int, b
             raise DataQualityError(
                 f"{table} batch {batch_id}: {rows_read} rows read but {kept} kept + "
                 f"{quarantined} quarantined + {suppressed} suppressed; the batch is not finished")
+        marked = None
         if cached is not None:
-            _append_valid(lake, flagged, table, txn, stamp, merge_schema)
-        if quarantined:
-            unsuppressed_df = flagged.where(~F.col("_suppressed")).drop("_suppressed")
-            rejected_df = parse.rejected_rows(unsuppressed_df).select(
-                "_source", "_source_file", stamp.alias("_ingested_at"),
-                F.lit(batch_id).cast("bigint").alias("_batch_id"), "raw", "reason")
-            lake.append(rejected_df, QUARANTINE, txn=Txn(f"{QUARANTINE}:{source}", batch_id))
+            _append_valid(lake, flagged, table, txn, merge_schema)
+            rechecked = flagged
+        elif quarantined:
+            lines, marked = rejects.candidates(batch.unobserved, slots)
+            rechecked = _stamped(check(lines), ingested_at, batch_id).withColumn("_suppressed", F.lit(False))
+        if quarantined and _append_quarantine(lake, rechecked, source, batch_id, quarantined) \
+                and marked is not None:
+            log.info("%s batch %d: the quarantine checked %d of %d lines again", table, batch_id,
+                     marked.get["lines"], rows_read)
     finally:
         if cached is not None:
             cached.unpersist()
@@ -150,11 +155,37 @@ def write_batch(lake: Lake, source: str, checked_df: DataFrame, batch_id: int, b
     return BatchResult(source, batch_id, files, rows_read, kept, quarantined, drift, suppressed)
 
 
-def _append_valid(lake: Lake, flagged_df: DataFrame, table: str, txn: Txn, stamp: Column,
-                  merge_schema: bool) -> None:
+def _stamped(checked_df: DataFrame, ingested_at: dt.datetime, batch_id: int) -> DataFrame:
+    return checked_df.withColumns({"_ingested_at": F.lit(ingested_at).cast("timestamp"),
+                                   "_batch_id": F.lit(batch_id).cast("bigint")})
+
+
+def _append_valid(lake: Lake, flagged_df: DataFrame, table: str, txn: Txn, merge_schema: bool) -> bool:
+    """Append the kept rows; False when Delta skipped the append (the batch was committed)."""
+    before = lake.log_version(table)
     unsuppressed_df = flagged_df.where(~F.col("_suppressed")).drop("_suppressed")
-    valid_df = parse.valid_rows(unsuppressed_df).withColumn("_ingest_date", F.to_date(stamp))
+    valid_df = parse.valid_rows(unsuppressed_df).withColumn("_ingest_date", F.to_date("_ingested_at"))
     lake.append(valid_df, table, partition_by=["_ingest_date"], txn=txn, merge_schema=merge_schema)
+    return lake.log_version(table) != before
+
+
+def _append_quarantine(lake: Lake, flagged_df: DataFrame, source: str, batch_id: int,
+                       expected: int) -> bool:
+    """Append the rejected rows, and check that they are the ``expected`` number; False when
+    Delta skipped the append (the batch's quarantine was committed)."""
+    unsuppressed_df = flagged_df.where(~F.col("_suppressed")).drop("_suppressed")
+    rejected_df = parse.rejected_rows(unsuppressed_df).select(*LINEAGE, "raw", "reason")
+    observation = Observation()
+    before = lake.log_version(QUARANTINE)
+    lake.append(rejected_df.observe(observation, F.count(F.lit(1)).alias("rows")), QUARANTINE,
+                txn=Txn(f"{QUARANTINE}:{source}", batch_id))
+    if lake.log_version(QUARANTINE) == before:
+        return False
+    if observation.get["rows"] != expected:
+        raise DataQualityError(
+            f"bronze.{source} batch {batch_id}: the bronze append rejected {expected} rows but the "
+            f"quarantine found {observation.get['rows']}; the batch is not finished")
+    return True
 
 
 def _status_metrics() -> list[Column]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -63,7 +64,7 @@ def process_batch(lake: Lake, cfg: Config, source: Source, ctx: RunContext, batc
     The batch's files come from the query's own log and a CSV file's header from its first
     line, so the batch's data is read once, by the bronze append (D30); the lines read are
     counted on that read, before the parse, and reconciled against what it kept and
-    quarantined.
+    quarantined. The quarantine reads again only the lines the append marked (D31).
     """
     spark = batch_df.sparkSession
     lines = batch_df.withColumn("_source", F.lit(source.name))
@@ -75,20 +76,24 @@ def process_batch(lake: Lake, cfg: Config, source: Source, ctx: RunContext, batc
     if not batch_files:
         return None
     if source.spec.format == "parquet":
-        batch = BatchInput(lines, F.lit(True))
-        parsed, error, extra = _parquet_rows(batch.lines, source)
+        batch, extra, rows_of = BatchInput(lines, F.lit(True)), [], _parquet_rows
     elif source.spec.format == "csv":
         layouts = _csv_layouts(spark, source, batch_files)
+        extra = _csv_extra(source, layouts)
         batch = BatchInput(lines, _csv_record(source))
-        parsed, error, extra = _csv_rows(batch.lines, source, layouts)
+        rows_of = partial(_csv_rows, layouts=layouts, extra=extra)
     else:
         batch, extra = _json_input(lines, source)
-        parsed, error = _json_rows(batch.lines, source, extra)
+        rows_of = partial(_json_rows, extra=extra)
     log.info("bronze.%s batch %d: %d file(s)", source.name, batch_id, len(batch_files))
     kept_extra = extra if source.spec.allow_evolution else []
-    checked = parse.check_rows(parsed, source, error, extra=kept_extra)
+
+    def check(lines_df: DataFrame) -> DataFrame:
+        parsed, error = rows_of(lines_df, source)
+        return parse.check_rows(parsed, source, error, extra=kept_extra)
+
     suppressor = suppression.suppressor(lake, source, cfg)
-    result = write_batch(lake, source.name, checked, batch_id, batch, len(batch_files), ctx.now(),
+    result = write_batch(lake, source.name, check, batch_id, batch, len(batch_files), ctx.now(),
                          ctx.run_id, new_columns=tuple(extra), merge_schema=bool(kept_extra),
                          suppressor=suppressor)
     suppression.recheck_batch(lake, cfg, source, suppressor, batch_id)
@@ -142,17 +147,21 @@ def _csv_layouts(spark: SparkSession, source: Source,
     return layouts
 
 
-def _csv_rows(lines: DataFrame, source: Source, layouts: dict[tuple[str, ...], list[str]]):
-    data = lines.where(_csv_record(source))
+def _csv_extra(source: Source, layouts: dict[tuple[str, ...], list[str]]) -> list[str]:
+    """The columns of the files' headers that the source does not declare."""
     declared = source.column_names
-    extra = list(dict.fromkeys(h for header in layouts for h in header if h not in declared))
-    parsed = parse.parse_csv(data, source, layouts, [*declared, *extra])
+    return list(dict.fromkeys(h for header in layouts for h in header if h not in declared))
+
+
+def _csv_rows(lines: DataFrame, source: Source, layouts: dict[tuple[str, ...], list[str]],
+              extra: list[str]):
+    parsed = parse.parse_csv(lines.where("_is_record"), source, layouts, [*source.column_names, *extra])
     error = (F.when(~F.col("_malformed"), None)
              .when(F.col("_field_count") != F.col("_expected"), F.concat(
                  F.lit("expected "), F.col("_expected").cast("string"), F.lit(" fields, found "),
                  F.col("_field_count").cast("string")))
              .otherwise("malformed CSV (a quote does not close)"))
-    return parsed, error, extra
+    return parsed, error
 
 
 def _json_input(lines: DataFrame, source: Source) -> tuple[BatchInput, list[str]]:
@@ -171,8 +180,7 @@ def _json_input(lines: DataFrame, source: Source) -> tuple[BatchInput, list[str]
 
 
 def _json_rows(lines: DataFrame, source: Source, extra: list[str]):
-    data = lines.where(F.trim("line") != "")
-    parsed = parse.parse_json(data, source.column_names)
+    parsed = parse.parse_json(lines.where("_is_record"), source.column_names)
     for column in extra:
         parsed = parsed.withColumn(column, F.get_json_object("line", f"$.{column}"))
     error = F.when(F.col("_is_malformed"), F.lit("malformed JSON"))
@@ -183,4 +191,4 @@ def _parquet_rows(rows: DataFrame, source: Source):
     as_text = rows.select(
         F.to_json(F.struct(*source.column_names)).alias("line"), "_source", "_source_file",
         *[F.col(c).cast("string").alias(c) for c in source.column_names])
-    return as_text, F.lit(None).cast("string"), []
+    return as_text, F.lit(None).cast("string")

@@ -47,9 +47,12 @@ def ingest_increment(spark: SparkSession, lake: Lake, cfg: Config, ctx: RunConte
     ).cache()
     try:
         batch_input = BatchInput(as_text, F.lit(True))
-        checked = parse.check_rows(batch_input.lines, source, F.lit(None).cast("string"))
+
+        def check(lines_df):
+            return parse.check_rows(lines_df, source, F.lit(None).cast("string"))
+
         suppressor = suppression.suppressor(lake, source, cfg)
-        result = write_batch(lake, source.name, checked, batch_id, batch_input, 1,
+        result = write_batch(lake, source.name, check, batch_id, batch_input, 1,
                              ctx.now(), ctx.run_id, suppressor=suppressor)
         suppression.recheck_batch(lake, cfg, source, suppressor, batch_id)
         return result

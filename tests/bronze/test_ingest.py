@@ -12,7 +12,7 @@ from pyspark.sql import Row
 from pyspark.sql import functions as F
 
 from crm_spark import bronze
-from crm_spark.bronze import files
+from crm_spark.bronze import files, rejects
 from crm_spark.errors import CrmSparkError
 from crm_spark.sources.registry import load_sources
 
@@ -51,7 +51,12 @@ def ts(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
-def test_csv_rows_are_typed_and_bad_rows_quarantined_with_reasons(landing, ctx):
+@pytest.mark.parametrize("recheck", ["marked lines", "every line"])
+def test_csv_rows_are_typed_and_bad_rows_quarantined_with_reasons(landing, ctx, recheck, monkeypatch):
+    """The quarantine checks again only the lines the bronze append marked as rejected (D31),
+    or every line when too many are marked: the same rows either way."""
+    if recheck == "every line":
+        monkeypatch.setattr(rejects, "MAX_SLOTS", -1)
     landing.drop("t_orders", "a.csv",
                  "order_id,customer,ordered_at,total\n"
                  'A1,c1,01/02/2024 10:30,12.50\n'
