@@ -96,28 +96,3 @@ def demo_lake(spark, tmp_path_factory):
     ctx = pipeline.RunContext("demo", dt.datetime(2025, 1, 1, tzinfo=dt.UTC), cfg.generate.end_date)
     reports = pipeline.run_stages(spark, cfg, ctx, pipeline.stages())
     return cfg, Lake(spark, cfg.lake.root), reports
-
-
-def _is_cluster_test(item) -> bool:
-    return item.get_closest_marker("cluster") is not None
-
-
-def pytest_collection_modifyitems(items):
-    """The standalone-cluster tests run last: their spark-submit run starts in the background
-    once demo_lake is built and overlaps every other test (D32)."""
-    items.sort(key=_is_cluster_test)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def cluster_background(request, tmp_path_factory):
-    """The standalone-cluster run (tests/support/cluster_run.py), started in the background when
-    the session selects the cluster tests; None otherwise. Stopped if still running at the end."""
-    if not any(_is_cluster_test(item) for item in request.session.items):
-        yield None
-        return
-    from tests.support.cluster_run import BackgroundRun
-
-    demo_cfg = request.getfixturevalue("demo_lake")[0]
-    run = BackgroundRun(demo_cfg, tmp_path_factory.mktemp("cluster-run"))
-    yield run
-    run.stop()

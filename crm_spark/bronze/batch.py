@@ -171,21 +171,23 @@ def _append_valid(lake: Lake, flagged_df: DataFrame, table: str, txn: Txn, merge
 
 def _append_quarantine(lake: Lake, flagged_df: DataFrame, source: str, batch_id: int,
                        expected: int) -> bool:
-    """Append the rejected rows, and check that they are the ``expected`` number; False when
-    Delta skipped the append (the batch's quarantine was committed)."""
+    """Append the rejected rows and check that the batch's quarantine holds ``expected`` rows
+    (those just written, or those of an earlier attempt when Delta skipped the append: a
+    replay). Returns whether it wrote them."""
     unsuppressed_df = flagged_df.where(~F.col("_suppressed")).drop("_suppressed")
     rejected_df = parse.rejected_rows(unsuppressed_df).select(*LINEAGE, "raw", "reason")
     observation = Observation()
     before = lake.log_version(QUARANTINE)
     lake.append(rejected_df.observe(observation, F.count(F.lit(1)).alias("rows")), QUARANTINE,
                 txn=Txn(f"{QUARANTINE}:{source}", batch_id))
-    if lake.log_version(QUARANTINE) == before:
-        return False
-    if observation.get["rows"] != expected:
+    written = lake.log_version(QUARANTINE) != before
+    found = observation.get["rows"] if written else lake.read(QUARANTINE).where(
+        (F.col("_source") == source) & (F.col("_batch_id") == batch_id)).count()
+    if found != expected:
         raise DataQualityError(
-            f"bronze.{source} batch {batch_id}: the bronze append rejected {expected} rows but the "
-            f"quarantine found {observation.get['rows']}; the batch is not finished")
-    return True
+            f"bronze.{source} batch {batch_id}: the bronze append rejected {expected} rows but "
+            f"the quarantine holds {found}; the batch is not finished")
+    return written
 
 
 def _status_metrics() -> list[Column]:
