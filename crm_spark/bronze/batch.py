@@ -98,7 +98,7 @@ def write_batch(lake: Lake, source: str, check: Callable[[DataFrame], DataFrame]
     table = f"bronze.{source}"
     txn = Txn(table, batch_id)
     cached = None
-    slots = None
+    observed = False
     if suppressor is None:
         flagged = _stamped(check(batch.lines), ingested_at, batch_id).withColumn("_suppressed", F.lit(False))
         observation = Observation()
@@ -108,8 +108,6 @@ def write_batch(lake: Lake, source: str, check: Callable[[DataFrame], DataFrame]
                  "written" if observed else "already committed (a replay)",
                  time.perf_counter() - start)
         counts = dict(observation.get) if observed else _status_counts(flagged)
-        if observed:
-            slots = rejects.set_slots(counts)
         read = batch.counts(observed)
     else:
         # Flagging reads the rows twice (a self-join): parse them once into a cache, and
@@ -129,6 +127,7 @@ def write_batch(lake: Lake, source: str, check: Callable[[DataFrame], DataFrame]
             _append_valid(lake, flagged, table, txn, merge_schema)
             rechecked = flagged
         elif quarantined:
+            slots = rejects.set_slots(counts) if observed else None
             lines, marked = rejects.candidates(batch.unobserved, slots)
             rechecked = _stamped(check(lines), ingested_at, batch_id).withColumn("_suppressed", F.lit(False))
         if quarantined and _append_quarantine(lake, rechecked, source, batch_id, quarantined) \
