@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test jars prerequisites lint bench-generate dist dist-env clean help
+.PHONY: run test test-fast jars prerequisites lint bench-generate dist dist-env clean help
 
 help:
 	@echo "make run    - set up, generate the demo data set and run the whole flow locally"
 	@echo "make test   - set up and run the test suite"
+	@echo "make test-fast - the edit-loop tier: the suite without the integration and cluster tests"
 	@echo "make jars   - pre-fetch the Delta JARs (and configured packages) with mvn"
 	@echo "make lint   - ruff"
 	@echo "make dist   - wheel + zip for spark-submit --py-files, the JARs, and the command lines to use"
@@ -21,6 +22,9 @@ run: prerequisites $(STAMP) jars
 
 test: prerequisites $(STAMP) jars
 	$(BIN)/pytest --junitxml=test-artifacts/junit.xml $(PYTEST_ARGS)
+
+test-fast: prerequisites $(STAMP) jars
+	$(BIN)/pytest -m "not integration and not cluster" $(PYTEST_ARGS)
 
 jars: $(STAMP)
 	$(BIN)/crm-spark setup

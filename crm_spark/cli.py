@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import sys
 import time
 import uuid
 from collections.abc import Sequence
 
 from crm_spark.config import Config, load_config
-from crm_spark.errors import ConfigError, CrmSparkError
+from crm_spark.errors import ConfigError, CrmSparkError, known_failure
 
 log = logging.getLogger("crm_spark.cli")
 
@@ -35,10 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--truth", help="ground-truth folder (default: lake.truth)")
     gen.add_argument("--force", action="store_true",
                      help="replace a landing folder that already holds files")
+    gen.add_argument("--profile", choices=("multichannel", "identifier-poor"), default="multichannel",
+                     help="multichannel: the twelve UK source exports (default); identifier-poor: "
+                          "two Australian person sources with no e-mail or phone (docs/generator.md)")
 
     run = commands.add_parser("run", help="run every stage in order (generates demo data "
                                           "into an empty landing folder first)")
     run.add_argument("--as-of", type=dt.date.fromisoformat, help="as-of date (YYYY-MM-DD)")
+    add_force_as_of(run)
 
     ingest = commands.add_parser("ingest", help="ingest new landing files and JDBC rows into bronze")
     ingest.add_argument("--source", help="only this source (a name in conf/sources.yml)")
@@ -46,7 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep running; pick up new files every ingest.trigger_seconds "
                              "until Ctrl-C / SIGTERM")
 
-    commands.add_parser("silver", help="cleanse, standardise and merge what bronze gained into silver")
+    silver = commands.add_parser("silver", help="cleanse, standardise and merge what bronze gained "
+                                                "into silver")
+    silver.add_argument("--rebuild", action="store_true",
+                        help="rebuild silver from all of bronze, so changed silver settings apply "
+                             "to rows already written")
+    silver.add_argument("--source", help="with --rebuild: only the rows of this source (a name in "
+                                         "conf/sources.yml)")
     resolve = commands.add_parser("resolve", help="link contacts into customers with stable ids, "
                                                   "build the golden record, key the facts")
     resolve.add_argument("--retrain", action="store_true",
@@ -55,23 +66,31 @@ def build_parser() -> argparse.ArgumentParser:
     gold = commands.add_parser("gold", help="compute the gold tables for one as-of date")
     gold.add_argument("--as-of", type=dt.date.fromisoformat,
                       help="as-of date (YYYY-MM-DD); default: the day of the latest order")
+    add_force_as_of(gold)
+    gold.add_argument("--drop-snapshot", type=dt.date.fromisoformat, metavar="DATE",
+                      help="delete the snapshot of this as-of date from every gold and features "
+                           "table instead of computing one")
 
     features = commands.add_parser("features", help="compute point-in-time customer features")
     features.add_argument("--as-of", type=dt.date.fromisoformat,
                           help="as-of date (default: latest order day)")
+    add_force_as_of(features)
     train = commands.add_parser("train", help="train a model, log it to MLflow, register it as challenger")
     train.add_argument("model", choices=["churn", "clv", "recs"])
     train.add_argument("--as-of", type=dt.date.fromisoformat, help="as-of date (default: latest order day)")
+    add_force_as_of(train)
     promote = commands.add_parser("promote", help="make the challenger the champion if it is better")
     promote.add_argument("name", choices=["crm_churn", "crm_clv", "crm_recs"])
     score = commands.add_parser("score", help="score customers with the champion models")
     score.add_argument("--model", action="append", choices=["crm_churn", "crm_clv", "crm_recs"],
                        help="only this model (repeatable; default: every model with a champion)")
     score.add_argument("--as-of", type=dt.date.fromisoformat, help="as-of date (default: latest order day)")
+    add_force_as_of(score)
 
     report = commands.add_parser("report", help="write the self-contained HTML dashboard")
     report.add_argument("--out", help="the HTML file to write (default: report.out)")
-    report.add_argument("--as-of", type=dt.date.fromisoformat, help="as-of date (default: latest in gold)")
+    report.add_argument("--as-of", type=dt.date.fromisoformat,
+                        help="as-of date (default: the latest gold snapshot the data reaches)")
 
     evaluate = commands.add_parser("evaluate", help="measure a stage against ground truth")
     evaluate.add_argument("what", choices=["identity"], help="what to evaluate")
@@ -103,11 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--channel", required=True, help="email or sms")
     export.add_argument("--segment", required=True, help="an RFM segment name or behavioural segment label")
     export.add_argument("--out", required=True, help="the CSV file to write")
-    export.add_argument("--as-of", type=dt.date.fromisoformat, help="default: the latest in gold.audiences")
+    export.add_argument("--as-of", type=dt.date.fromisoformat,
+                        help="default: the latest snapshot of gold.audiences the data reaches")
+    export_map = commands.add_parser("export", help="write a table for other systems as one file")
+    export_map.add_argument("what", choices=["identity"],
+                            help="identity: silver.identity_map (source, source_id, customer_id, "
+                                 "probability, rule)")
+    export_map.add_argument("--out", required=True, help="the file to write: .csv or .parquet")
     dist = commands.add_parser("dist", help="build the spark-submit artifacts (zip, JARs) and print "
                                             "the command lines")
     dist.add_argument("--out", default="dist", help="folder to write (default: dist)")
-    commands.add_parser("tables", help="list every table with its version, rows and last write")
+    commands.add_parser("tables", help="list every table with its version, rows (from the Delta log's "
+                                       "file statistics) and last write")
     quality = commands.add_parser("quality", help="evaluate the expectations of conf/quality.yml now "
                                                   "and print the results (exit 1 if a fail one breaks)")
     quality.add_argument("--table", help="only this table (layer.table)")
@@ -115,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="print the latest recorded results instead of evaluating")
     commands.add_parser("setup", help="pre-fetch the Delta JARs and configured packages with mvn")
     return parser
+
+
+def add_force_as_of(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force-as-of", action="store_true",
+                        help="accept an --as-of after the latest data (refused otherwise)")
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -147,15 +178,51 @@ def job_main(command: str, argv: Sequence[str]) -> int:
     return main([*global_args, command, *command_args])
 
 
+# Libraries whose own progress lines, hints and warnings stay out of the default log: Splink
+# (it sets its logger to INFO whenever a Linker is made), py4j, MLflow and Python warnings.
+LIBRARY_LOGGERS = ("splink", "py4j", "mlflow", "urllib3", "alembic", "git", "py.warnings")
+LOG_FORMAT = "%(asctime)s %(levelname)-5s %(name)s: %(message)s"
+USER_MLFLOW_LEVEL = os.environ.get("MLFLOW_LOGGING_LEVEL")   # a level the user chose wins
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is at each record (tests and notebooks replace it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
+def _own_messages_or_errors(record: logging.LogRecord) -> bool:
+    return record.name.startswith("crm_spark") or record.levelno >= logging.ERROR
+
+
 def configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
-    for noisy in ("py4j", "urllib3", "alembic", "git", "splink"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    """crm-spark's progress on stderr; without ``-v`` other libraries reach it with errors only
+    (their records are dropped at the handler, whatever level they give their own loggers)."""
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%H:%M:%S"))
+    if not verbose:
+        handler.addFilter(_own_messages_or_errors)
+    root = logging.getLogger()
+    for previous in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(previous)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    library_level = logging.INFO if verbose else logging.ERROR
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(library_level)
+    if not verbose:
+        # py4j logs a foreachBatch callback's exception with its traceback; the stage raises it
+        # again and the CLI prints it as one line (D50)
+        logging.getLogger("py4j.clientserver").setLevel(logging.CRITICAL)
+    # MLflow gives its loggers their own handler and this level when it is first imported
+    os.environ["MLFLOW_LOGGING_LEVEL"] = USER_MLFLOW_LEVEL or logging.getLevelName(library_level)
+    logging.captureWarnings(True)
 
 
 def new_context(args: argparse.Namespace, cfg: Config):
@@ -163,7 +230,8 @@ def new_context(args: argparse.Namespace, cfg: Config):
 
     as_of = getattr(args, "as_of", None) or cfg.run.as_of
     return RunContext(run_id=uuid.uuid4().hex[:12], started_at=dt.datetime.now(dt.UTC),
-                      as_of=as_of, clock=lambda: dt.datetime.now(dt.UTC))
+                      as_of=as_of, force_as_of=getattr(args, "force_as_of", False),
+                      clock=lambda: dt.datetime.now(dt.UTC))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -181,6 +249,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("crm-spark: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a Spark/Delta failure the user caused is one line too (-v: the trace)
+        known = known_failure(e)
+        if known is None:
+            raise
+        _report(known, args.verbose)
+        return 1
 
 
 def _report(error: Exception, verbose: bool) -> None:
@@ -199,7 +273,7 @@ def cmd_generate(args, cfg: Config) -> int:
     from dataclasses import replace
 
     from crm_spark import fs
-    from crm_spark.generate import generate
+    from crm_spark.generate import generate, identifier_poor
 
     gen = replace(cfg.generate, **{k: v for k, v in
                                    {"persons": args.persons, "seed": args.seed}.items()
@@ -213,7 +287,8 @@ def cmd_generate(args, cfg: Config) -> int:
     for folder in (out, truth):
         fs.delete(spark, folder)
     start = time.perf_counter()
-    rows = generate(spark, gen, out, truth)
+    write = identifier_poor.generate if args.profile == "identifier-poor" else generate
+    rows = write(spark, gen, out, truth)
     seconds = time.perf_counter() - start
     width = max(len(k) for k in rows) if rows else 10
     for name, count in sorted(rows.items()):
@@ -284,7 +359,19 @@ def _run_one(stage_name: str, args, cfg: Config) -> int:
 
 
 def cmd_silver(args, cfg: Config) -> int:
-    return _run_one("silver", args, cfg)
+    if not args.rebuild:
+        if args.source:
+            raise ConfigError("silver --source needs --rebuild (a silver run merges every source)")
+        return _run_one("silver", args, cfg)
+    from crm_spark import pipeline, silver
+    from crm_spark.sources.registry import load_sources
+
+    load_sources(cfg, args.source)  # configuration errors before Spark starts
+    spark = _session(cfg)
+    report = _run_stage_as("silver", lambda s, c, x: silver.rebuild(s, c, x, args.source), spark, cfg,
+                           new_context(args, cfg))
+    print(pipeline.format_summary([report]))
+    return 0
 
 
 def cmd_resolve(args, cfg: Config) -> int:
@@ -296,7 +383,17 @@ def cmd_resolve(args, cfg: Config) -> int:
 
 
 def cmd_gold(args, cfg: Config) -> int:
-    return _run_one("gold", args, cfg)
+    if args.drop_snapshot is None:
+        return _run_one("gold", args, cfg)
+    from crm_spark.gold import drop_snapshot
+
+    if args.as_of is not None:
+        raise CrmSparkError("gold: give --as-of or --drop-snapshot, not both")
+    deleted = drop_snapshot(_session(cfg), cfg, args.drop_snapshot)
+    for table, rows in sorted(deleted.items()):
+        print(f"{table:<34} {rows:>10,} rows deleted")
+    print(f"snapshot {args.drop_snapshot} dropped from {len(deleted)} tables")
+    return 0
 
 
 def cmd_features(args, cfg: Config) -> int:
@@ -389,7 +486,8 @@ def cmd_tables(args, cfg: Config) -> int:
         return 0
     print(f"{'table':<34} {'version':>7} {'rows':>12}  last write (UTC)     operation")
     for info in infos:
-        print(f"{info.name:<34} {info.version:>7} {info.rows:>12,}  {info.last_write[:19]:<20} "
+        rows = "unknown" if info.rows is None else f"{info.rows:,}"
+        print(f"{info.name:<34} {info.version:>7} {rows:>12}  {info.last_write[:19]:<20} "
               f"{info.last_operation}")
     return 0
 
@@ -501,6 +599,17 @@ def cmd_export_audience(args, cfg: Config) -> int:
     return 0
 
 
+def cmd_export(args, cfg: Config) -> int:
+    from crm_spark.identity.export import export_identity_map, format_of
+    from crm_spark.tables import Lake
+
+    format_of(args.out)   # a wrong extension fails before Spark starts
+    spark = _session(cfg)
+    rows = export_identity_map(spark, Lake(spark, cfg.lake.root), args.out)
+    print(f"{rows} records written to {args.out}")
+    return 0
+
+
 def cmd_dist(args, cfg: Config) -> int:
     from pathlib import Path
 
@@ -548,6 +657,7 @@ COMMANDS = {
     "vacuum": cmd_vacuum,
     "pii-scan": cmd_pii_scan,
     "export-audience": cmd_export_audience,
+    "export": cmd_export,
 }
 
 

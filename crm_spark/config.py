@@ -11,6 +11,7 @@ read with :func:`resolve_secret` when the source is opened.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import datetime as dt
 import difflib
@@ -31,12 +32,26 @@ from crm_spark.errors import ConfigError
 
 SET_ORIGIN = "--set"
 SECRET_KEY_PATTERN = re.compile(r"(^|_)(password|passwd|secret|token|api_key)$", re.IGNORECASE)
+# Spark/Hadoop option names that hold a credential, by their words (Spark redacts the same
+# ones: spark.redaction.regex); a name ending in one of NOT_A_SECRET names where or how to get
+# one (fs.s3a.aws.credentials.provider, spark.authenticate.secret.file), not the credential.
+SECRET_WORDS = {"secret", "password", "passwd", "pwd", "token", "credential", "credentials"}
+SECRET_WORD_PAIRS = {("access", "key"), ("account", "key"), ("private", "key"), ("api", "key")}
+NOT_A_SECRET = {"provider", "type", "class", "enabled", "file", "path", "env"}
+OPTION_MAPS = ("options", "table_properties")
+# a password inside a JDBC URL: ?password=, ;password=, user:pass@host, Oracle's user/pass@
+JDBC_URL_PASSWORD = re.compile(
+    r"^jdbc:(.*[?;&:][\w.-]*(password|passwd|pwd)\s*=|.*//[^/@\s?;]*:[^/@\s?;]*@|.*:thin:[^/@\s]+/[^@\s]+@)",
+    re.IGNORECASE)
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+OVERLAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+NOT_OVERLAYS = ("base", "sources", "quality")   # the other YAML files of the conf folder
 MASTER_PATTERN = re.compile(
     r"^(local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?|spark://[^\s/]+(:[0-9]+)?(,[^\s/]+)*|yarn"
     r"|k8s://\S+)$"
 )
-# the regions whose numbering plans crm_spark.silver.standardise knows
-PHONE_REGIONS = ("GB", "IE", "US", "CA", "DE", "FR", "NL", "ES", "IT")
+# how silver treats a postcode that does not fit its country's format (docs/configuration.md)
+POSTCODE_MODES = ("strict", "lenient", "normalise")
 MEMORY_PATTERN = re.compile(r"^[1-9][0-9]*[kmgt]?$", re.IGNORECASE)
 TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z_][a-z0-9_]*$")   # layer.table (crm_spark.tables)
 
@@ -71,8 +86,16 @@ class SparkConfig:
     repositories: tuple[str, ...] = ()
     log_level: str = "WARN"
     options: Mapping[str, str] = field(default_factory=dict)
+    # option name -> the environment variable holding its value (credentials: D46)
+    options_env: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
+        for option, variable in self.options_env.items():
+            if not ENV_NAME.match(variable):
+                raise InvalidValue(f"options_env.{option}", f"'{variable}' is not an environment "
+                                                            "variable name (letters, digits, _)")
+            if option in self.options:
+                raise InvalidValue(f"options_env.{option}", "is also set under spark.options; keep one")
         if not MASTER_PATTERN.match(self.master):
             raise InvalidValue(
                 "master",
@@ -139,21 +162,39 @@ class SourceConfig:
     user: str | None = None
     password_env: str | None = None
     driver: str | None = None
+    # csv, json: the files' text encoding; lines that do not decode are quarantined
+    encoding: str = "utf-8"
 
     def __post_init__(self):
         formats = ("csv", "json", "parquet", "jdbc")
         if self.format not in formats:
             raise InvalidValue("format", f"'{self.format}' is not one of {', '.join(formats)}")
+        self._check_encoding()
+
+    def _check_encoding(self) -> None:
+        try:
+            name = codecs.lookup(self.encoding).name
+        except LookupError:
+            raise InvalidValue("encoding", f"'{self.encoding}' is not a known text encoding") from None
+        if name != "utf-8" and self.format not in ("csv", "json"):
+            raise InvalidValue("encoding", f"only csv and json sources have an encoding, not {self.format}")
+        # lines are split on the byte \n before they are decoded
+        if "\n,;\t\"{}:".encode(name, "replace") != b'\n,;\t"{}:':
+            raise InvalidValue("encoding", f"'{self.encoding}' does not write line breaks and "
+                                           "punctuation as ASCII bytes (UTF-16 and UTF-32 are not supported)")
 
 
 @dataclass(frozen=True)
 class IngestConfig:
     trigger_seconds: int
     max_files_per_trigger: int = 0  # 0 = all new files in one batch
+    warn_quarantine_share: float = 0.05  # WARNING above this share of a batch's rows quarantined
 
     def __post_init__(self):
         if self.trigger_seconds < 1:
             raise InvalidValue("trigger_seconds", "must be at least 1")
+        if not 0 <= self.warn_quarantine_share <= 1:
+            raise InvalidValue("warn_quarantine_share", "must be between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -163,13 +204,26 @@ class SilverConfig:
     email_plus_tags: tuple[str, ...] = ()
     email_domain_aliases: Mapping[str, str] = field(default_factory=dict)
     session_gap_minutes: int = 30
+    postcode_mode: str = "lenient"
 
     def __post_init__(self):
-        if self.default_region not in PHONE_REGIONS:
-            raise InvalidValue("default_region", f"'{self.default_region}' is not one of "
-                                                 f"{', '.join(PHONE_REGIONS)}")
+        import phonenumbers
+
+        if self.default_region not in phonenumbers.SUPPORTED_REGIONS:
+            raise InvalidValue("default_region", f"'{self.default_region}' is not a region code "
+                                                 "libphonenumber knows (ISO 3166 alpha-2, e.g. GB, AU)")
+        if self.postcode_mode not in POSTCODE_MODES:
+            raise InvalidValue("postcode_mode", f"'{self.postcode_mode}' is not one of "
+                                                f"{', '.join(POSTCODE_MODES)}")
         if self.session_gap_minutes < 1:
             raise InvalidValue("session_gap_minutes", "must be at least 1")
+
+
+# silver.contacts columns the identity rules (blocking, training, prior) may name
+IDENTITY_MATCH_COLUMNS = ("first_name_match", "last_name_match", "email_match", "email_local",
+                          "phone", "birth_date", "postcode", "postcode_match", "city_match",
+                          "street_match", "state_match", "country")
+IDENTITY_LINK_TYPES = ("link_and_dedupe", "link_only")
 
 
 @dataclass(frozen=True)
@@ -180,6 +234,12 @@ class IdentityConfig:
     training_blocking: tuple[tuple[str, ...], ...]
     source_trust: tuple[str, ...]
     survivorship: Mapping[str, str] = field(default_factory=dict)
+    prior_rules: tuple[tuple[str, ...], ...] = (
+        ("email_match",), ("phone",), ("first_name_match", "last_name_match", "birth_date"),
+        ("last_name_match", "birth_date", "postcode_match"))
+    prior_recall: float = 0.8
+    link_type: str = "link_and_dedupe"
+    deduplicated_sources: tuple[str, ...] = ()
     max_pairs_for_u: int = 1_000_000
     probabilistic: bool = True
     seed: int = 42
@@ -189,6 +249,19 @@ class IdentityConfig:
     def __post_init__(self):
         if not 0.0 < self.threshold < 1.0:
             raise InvalidValue("threshold", "must be a probability in (0, 1)")
+        if not 0.0 < self.prior_recall <= 1.0:
+            raise InvalidValue("prior_recall", "must be a share in (0, 1]")
+        if self.link_type not in IDENTITY_LINK_TYPES:
+            raise InvalidValue("link_type", f"'{self.link_type}' is not one of "
+                                            f"{', '.join(IDENTITY_LINK_TYPES)}")
+        for name in ("blocking", "training_blocking", "prior_rules"):
+            for rule in getattr(self, name):
+                unknown = sorted(set(rule) - set(IDENTITY_MATCH_COLUMNS))
+                if not rule:
+                    raise InvalidValue(name, "a rule needs at least one column")
+                if unknown:
+                    raise InvalidValue(name, f"rule {list(rule)}: unknown column(s) {unknown}; "
+                                             f"use {', '.join(IDENTITY_MATCH_COLUMNS)}")
         unknown = set(self.deterministic_keys) - {"email", "phone", "login"}
         if unknown:
             raise InvalidValue("deterministic_keys", f"unknown key(s) {sorted(unknown)}; "
@@ -477,15 +550,18 @@ def load_config(
         The validated, frozen :class:`Config`.
 
     Raises:
-        ConfigError: naming the key and the file for any invalid, unknown or missing value.
+        ConfigError: naming the key and the file for any invalid, unknown or missing value, a
+            secret written into the YAML, or an environment without its overlay.
     """
     conf_dir = Path(conf_dir) if conf_dir is not None else default_conf_dir()
-    env = env or os.environ.get("CRM_SPARK_ENV", "local")
+    given_env, env_var = env, os.environ.get("CRM_SPARK_ENV")
+    env = env or env_var or "local"
     base = conf_dir / "base.yml"
     if not base.is_file():
         raise ConfigError(
             f"{base}: not found; run from the project folder or set CRM_SPARK_CONF_DIR"
         )
+    _check_environment(conf_dir, env, "--env" if given_env else "CRM_SPARK_ENV" if env_var else None)
     files = [base]
     for optional in (conf_dir / f"{env}.yml", conf_dir / "sources.yml", conf_dir / "quality.yml"):
         if optional.is_file():
@@ -510,6 +586,23 @@ def load_config(
     sections["files"] = [str(p) for p in files]
     sections["digest"] = digest[:16]
     return _build(Config, sections, (), origins)
+
+
+def known_environments(conf_dir: Path) -> list[str]:
+    """The environment overlays of a conf folder (``<env>.yml`` beside base.yml); ``local`` is
+    always known: without ``local.yml`` it is base.yml alone."""
+    overlays = {p.stem for p in conf_dir.glob("*.yml") if p.stem not in NOT_OVERLAYS}
+    return sorted(overlays | {"local"})
+
+
+def _check_environment(conf_dir: Path, env: str, named_by: str | None) -> None:
+    """A named environment must have its overlay: a typo would otherwise run on base settings."""
+    known = known_environments(conf_dir)
+    if env in known and OVERLAY_NAME.match(env):
+        return
+    where = f"{named_by} {env}" if named_by == "--env" else f"{named_by}={env}"
+    raise ConfigError(f"{where}: unknown environment; known: {', '.join(known)} "
+                      f"(the overlays in {conf_dir})")
 
 
 def resolve_secret(env_name: str | None, what: str) -> str:
@@ -594,18 +687,56 @@ def _fail(origins: dict, path: tuple, message: str) -> ConfigError:
 
 
 def _reject_literal_secrets(data: Any, origins: dict, path: tuple) -> None:
+    """Refuse secrets written into the YAML: a key named like one, a Spark/Hadoop option that
+    holds a credential, a password inside a JDBC URL. The messages name the key, never the value."""
+    if isinstance(data, list):
+        for i, value in enumerate(data):
+            _reject_literal_secrets(value, origins, (*path, str(i)))
+        return
+    if isinstance(data, str):
+        if JDBC_URL_PASSWORD.match(data.strip()):
+            raise _fail(origins, path, "a password inside a JDBC URL is not allowed in configuration; "
+                                       "remove it, put the user under 'user' and name the environment "
+                                       "variable holding the password with 'password_env'")
+        return
     if not isinstance(data, dict):
         return
     for key, value in data.items():
         key_path = (*path, str(key))
-        if SECRET_KEY_PATTERN.search(str(key)) and not str(key).endswith("_env"):
+        if str(key).endswith("_env"):
+            continue  # names of environment variables (spark.options_env maps secret option names)
+        if SECRET_KEY_PATTERN.search(str(key)):
             raise _fail(
                 origins,
                 key_path,
                 "secrets are not allowed in configuration; name an environment variable "
                 f"with '{key}_env' instead",
             )
+        if key in OPTION_MAPS and isinstance(value, dict):
+            _reject_secret_options(value, origins, key_path)
         _reject_literal_secrets(value, origins, key_path)
+
+
+def _reject_secret_options(options: dict, origins: dict, path: tuple) -> None:
+    for name in _flatten(options):
+        if looks_like_secret_option(name):
+            hint = (f"name the environment variable that holds it under spark.options_env "
+                    f"('{name}: MY_VARIABLE')" if path[0] == "spark" else
+                    "a source's password comes from the environment variable named by 'password_env'"
+                    if path[0] == "sources" else "keep credentials out of table properties")
+            raise _fail(origins, (*path, name), f"looks like a credential; secrets are not allowed in "
+                                               f"configuration: {hint}")
+
+
+def looks_like_secret_option(name: str) -> bool:
+    """True for a Spark/Hadoop option name that holds a credential (``fs.s3a.secret.key``,
+    ``fs.azure.account.key.<account>...``, ``spark.ssl.keyStorePassword``), not for one that
+    names a provider, a type or a file (``fs.s3a.aws.credentials.provider``)."""
+    words = [w.lower() for w in re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", name)]
+    if not words or words[-1] in NOT_A_SECRET:
+        return False
+    pairs = zip(words, words[1:], strict=False)
+    return bool(SECRET_WORDS & set(words)) or any(pair in SECRET_WORD_PAIRS for pair in pairs)
 
 
 def _build(cls: type, data: Any, path: tuple, origins: dict) -> Any:

@@ -34,3 +34,74 @@ class DataQualityError(CrmSparkError):
 
 class TableNotFoundError(CrmSparkError):
     """A stage asked for a Delta table that has not been written yet."""
+
+
+class ConcurrentRunError(CrmSparkError):
+    """Another run committed to the same Delta table or streaming checkpoint at the same time;
+    this one stopped without committing its write (Delta's optimistic concurrency)."""
+
+
+class TypeConflictError(CrmSparkError):
+    """A declared column type conflicts with the type a Delta table already stores."""
+
+
+# Failures a user can cause, recognised by the Java exception or Delta error class named in the
+# error's text (a py4j or PySpark exception carries the JVM's whole trace as text).
+_CONCURRENT_MARKS = (
+    "ConcurrentTransactionException", "ConcurrentAppendException", "ConcurrentDeleteReadException",
+    "ConcurrentDeleteDeleteException", "MetadataChangedException", "ProtocolChangedException",
+    "ConcurrentWriteException", "DELTA_CONCURRENT_", "Concurrent update to the log",
+    "Multiple streaming queries are concurrently using",
+)
+_SCHEMA_MARKS = ("DELTA_FAILED_TO_MERGE_FIELDS", "DELTA_FAILED_TO_MERGE_INCOMPATIBLE_TYPES",
+                 "DELTA_MERGE_INCOMPATIBLE_DATATYPE", "DELTA_SCHEMA_MISMATCH",
+                 "A schema mismatch detected when writing to the Delta table")
+
+
+def is_concurrent_write(error: BaseException) -> bool:
+    """Whether ``error`` (or a cause in its text) is Delta's or Structured Streaming's report that
+    another writer committed first."""
+    text = _text(error)
+    return any(mark in text for mark in _CONCURRENT_MARKS)
+
+
+def is_schema_conflict(error: BaseException) -> bool:
+    """Whether ``error`` is Delta refusing a write whose column types differ from the table's."""
+    text = _text(error)
+    return any(mark in text for mark in _SCHEMA_MARKS)
+
+
+def known_failure(error: BaseException) -> CrmSparkError | None:
+    """The one-line error for a Spark or Delta failure a user can cause; None for others (a bug:
+    the caller lets the traceback through).
+
+    The stages turn these into messages that name the source or table where they can
+    (``crm_spark.bronze.batch``); this is the command line's net for the rest.
+    """
+    if isinstance(error, CrmSparkError):
+        return error
+    if is_concurrent_write(error):
+        return ConcurrentRunError(
+            f"another run wrote the same Delta table or checkpoint at the same time "
+            f"({_mark(error, _CONCURRENT_MARKS)}); this run's last write was not committed and "
+            "nothing is duplicated: run it again once the other has finished")
+    if is_schema_conflict(error):
+        return TypeConflictError(
+            f"a column's declared type conflicts with the type its Delta table stores "
+            f"({_mark(error, _SCHEMA_MARKS)}); keep the stored type or write a new table "
+            "(docs/sources.md, 'Changing a column's type'); -v shows the details")
+    return None
+
+
+def _text(error: BaseException) -> str:
+    parts, seen = [], set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        parts.append(f"{type(error).__name__}: {error}")
+        error = error.__cause__ or error.__context__
+    return "\n".join(parts)
+
+
+def _mark(error: BaseException, marks: tuple[str, ...]) -> str:
+    text = _text(error)
+    return next(mark for mark in marks if mark in text)

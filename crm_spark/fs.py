@@ -121,3 +121,37 @@ def _read_lines(spark: SparkSession, fs, path, limit: int | None) -> list[str]:
     if lines:
         lines[0] = lines[0].removeprefix("\ufeff")
     return lines
+
+
+def qualified_uri(spark: SparkSession, uri: str) -> str:
+    """``uri`` qualified (scheme, absolute path) and URI-encoded (``file:/a%20b``), as the file
+    source's log spells the files it has read."""
+    fs, path = _fs_and_path(spark, uri)
+    return fs.makeQualified(path).toUri().toString()
+
+
+def size(spark: SparkSession, uri: str) -> int | None:
+    """The size in bytes of the file at ``uri`` (an encoded URI); None when it does not exist."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(jvm.java.net.URI(uri))
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return int(fs.getFileStatus(path).getLen()) if fs.exists(path) else None
+
+
+def replace_text(spark: SparkSession, uri: str, text: str) -> None:
+    """Write ``text`` to ``uri`` in one step: a hidden file next to it is written first and
+    renamed over it, so a reader (or a crash) never sees half a file."""
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    target = jvm.org.apache.hadoop.fs.Path(uri)
+    temporary = jvm.org.apache.hadoop.fs.Path(target.getParent(), f".{target.getName()}.crm-spark.tmp")
+    fs = target.getFileSystem(conf)
+    stream = fs.create(temporary, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+    context = jvm.org.apache.hadoop.fs.FileContext.getFileContext(target.toUri(), conf)
+    overwrite = spark.sparkContext._gateway.new_array(jvm.org.apache.hadoop.fs.Options.Rename, 1)
+    overwrite[0] = jvm.org.apache.hadoop.fs.Options.Rename.OVERWRITE
+    context.rename(temporary, target, overwrite)

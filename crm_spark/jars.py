@@ -114,8 +114,10 @@ def prefetch(spark_cfg: SparkConfig) -> list[str]:
             (jars_dir / MANIFEST).write_text(json.dumps(
                 {"delta_version": version, "coordinates": coordinates, "jars": jars}, indent=1))
             return coordinates
-        log.warning("%s could not be fetched from %s", ", ".join(coordinates),
-                    ", ".join(repositories))
+        # expected on a fresh setup: a patch release reaches PyPI before Maven Central; the
+        # next candidate is tried, and only when none is left is it an error
+        log.info("%s could not be fetched from %s; trying an earlier patch release",
+                 ", ".join(coordinates), ", ".join(repositories))
     raise SparkSetupError(
         f"none of the Delta JARs {', '.join(delta_candidates(spark_cfg))} (with "
         f"{', '.join(spark_cfg.packages) or 'no extra packages'}) could be fetched from "

@@ -27,6 +27,8 @@ class RunContext:
     run_id: str
     started_at: dt.datetime
     as_of: dt.date | None = None
+    # an as_of after the latest data is refused unless this is set (--force-as-of)
+    force_as_of: bool = False
     # Lineage timestamps (``_ingested_at``) come from here; the CLI passes the wall clock.
     clock: Callable[[], dt.datetime] | None = None
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from delta import configure_spark_with_delta_pip
 from pyspark.sql import SparkSession
 
-from crm_spark.config import Config
+from crm_spark.config import Config, resolve_secret
 from crm_spark.errors import SparkSetupError
 from crm_spark.jars import (
     delta_coordinate,
@@ -66,6 +66,8 @@ def build_spark(cfg: Config) -> SparkSession:
                  " (pre-fetched JARs)" if local_jars(spark_cfg, packages) else "")
     for key, value in spark_cfg.options.items():
         builder = builder.config(key, value)
+    for key, variable in spark_cfg.options_env.items():
+        builder = builder.config(key, resolve_secret(variable, f"spark.options_env.{key}"))
     try:
         spark = builder.getOrCreate()
     except Exception as e:  # py4j/pyspark raise plain runtime errors when the JVM dies

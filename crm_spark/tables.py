@@ -8,15 +8,18 @@ any Hadoop URI. Writes go through :class:`Lake` only, so idempotent retries (Del
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import json
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
-from py4j.protocol import Py4JJavaError
+from py4j.protocol import Py4JError, Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from crm_spark import fs
 from crm_spark.config import TABLE_NAME
@@ -47,9 +50,9 @@ class TableInfo:
     name: str
     path: str
     version: int
-    rows: int
+    rows: int | None          # None: a data file has no row count in the Delta log
     last_operation: str
-    last_write: str
+    last_write: str           # UTC, YYYY-MM-DD HH:MM:SS
 
 
 class Lake:
@@ -202,20 +205,70 @@ class Lake:
             DeltaTable.forPath(self.spark, self.path(table)).delete(condition)
 
     def list_tables(self, layers: Iterable[str] = LAYERS) -> list[TableInfo]:
-        """Every Delta table under the root with its version, row count and last write."""
-        infos = []
+        """Every Delta table under the root with its version, row count and last write.
+
+        Nothing is scanned: the rows are the ``numRecords`` statistics of the current snapshot's
+        files (less the rows deletion vectors mark deleted), summed in one Spark job for all
+        tables, and the last write is the newest commit's ``commitInfo``.
+        """
+        versions = {}
         for layer in layers:
             for name in fs.child_dirs(self.spark, f"{self.root}/{layer}"):
                 table = f"{layer}.{name}"
-                if not TABLE_NAME.match(table) or not self.exists(table):
-                    continue
-                last = DeltaTable.forPath(self.spark, self.path(table)).history(1).first()
-                infos.append(TableInfo(
-                    name=table, path=self.path(table), version=int(last["version"]),
-                    rows=self.read(table).count(), last_operation=last["operation"],
-                    last_write=str(last["timestamp"]),
-                ))
+                version = self.log_version(table) if TABLE_NAME.match(table) else None
+                if version is not None:
+                    versions[table] = version
+        rows = self.row_counts(list(versions))
+        infos = []
+        for table, version in versions.items():
+            operation, written = self._last_commit(table, version)
+            infos.append(TableInfo(name=table, path=self.path(table), version=version,
+                                   rows=rows.get(table), last_operation=operation, last_write=written))
         return infos
+
+    def row_counts(self, tables: Sequence[str]) -> dict[str, int | None]:
+        """Rows per table from the Delta log's file statistics; None for a table with a data file
+        written without statistics (the table is left out when this Delta build has no
+        ``DeltaLog`` snapshot API, e.g. another vendor's runtime)."""
+        if not tables:
+            return {}
+        try:
+            files_df = None
+            for table in tables:
+                part = self._snapshot_files(table).select(
+                    F.lit(table).alias("table"),
+                    F.get_json_object("stats", "$.numRecords").cast("long").alias("records"),
+                    F.coalesce(F.col("deletionVector.cardinality"), F.lit(0)).alias("deleted"))
+                files_df = part if files_df is None else files_df.unionByName(part)
+            totals = files_df.groupBy("table").agg(
+                F.sum("records").alias("records"), F.sum("deleted").alias("deleted"),
+                F.count(F.when(F.col("records").isNull(), 1)).alias("without_stats")).collect()
+        except (Py4JError, TypeError) as e:   # TypeError: the class is missing (a JavaPackage)
+            log.info("row counts unavailable from the Delta log: %s", str(e).splitlines()[0])
+            return {}
+        counts: dict[str, int | None] = dict.fromkeys(tables, 0)   # a table without files is empty
+        for row in totals:
+            counts[row["table"]] = None if row["without_stats"] else row["records"] - row["deleted"]
+        return counts
+
+    def _snapshot_files(self, table: str) -> DataFrame:
+        """The current snapshot's ``add`` actions (path, size, stats JSON, deletion vector)."""
+        jvm = self.spark.sparkContext._jvm
+        delta_log = jvm.org.apache.spark.sql.delta.DeltaLog
+        snapshot = delta_log.forTableWithSnapshot(self.spark._jsparkSession, self.path(table))._2()
+        return DataFrame(snapshot.allFiles().toDF(), self.spark)
+
+    def _last_commit(self, table: str, version: int) -> tuple[str, str]:
+        """(operation, UTC time) of commit ``version``, from its ``commitInfo`` line."""
+        commit = f"{self.path(table)}/_delta_log/{version:020d}.json"
+        for line in fs.head_lines(self.spark, fs.qualified_uri(self.spark, commit), 5):
+            info = json.loads(line).get("commitInfo") if line.strip() else None
+            if info:
+                millis = info.get("inCommitTimestamp") or info.get("timestamp") or 0
+                written = dt.datetime.fromtimestamp(millis / 1000, dt.UTC)
+                return info.get("operation", "unknown"), written.strftime("%Y-%m-%d %H:%M:%S")
+        last = DeltaTable.forPath(self.spark, self.path(table)).history(1).first()
+        return last["operation"], str(last["timestamp"])[:19]
 
     def _writer(self, df, mode, partition_by, txn):
         writer = df.write.format("delta").mode(mode)

@@ -49,3 +49,45 @@ def test_jobs_accept_global_options_anywhere(tmp_path):
                              "--source", "crm_contacts", "--conf", str(bad)],
                             cwd=PROJECT, capture_output=True, text=True, timeout=120)
     assert_one_line_error(result, "mine.yml: lake.rot: unknown key")
+
+
+def test_unknown_environment_fails_in_one_line_with_the_known_ones():
+    result = crm_spark("--env", "nosuchenv", "tables")
+    assert_one_line_error(result, "--env nosuchenv: unknown environment; known: cluster, local")
+    assert result.returncode == 2
+
+
+def test_splink_lines_stay_out_of_the_default_log_and_show_under_verbose(spark, capsys, monkeypatch):
+    import logging
+
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, SparkAPI, block_on
+
+    from crm_spark.cli import configure_logging
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])        # as in a fresh `crm-spark` process
+    monkeypatch.setattr(root, "level", root.level)
+    for name in ("splink", "py4j", "mlflow", "py.warnings"):
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.getLogger(name).level)
+    people_df = spark.createDataFrame(
+        [(1, "ann", "lee"), (2, "anne", "lee"), (3, "bob", "ray"), (4, "rob", "ray")],
+        "unique_id LONG, first_name STRING, surname STRING")
+    settings = SettingsCreator(link_type="dedupe_only",
+                               comparisons=[cl.ExactMatch("first_name"), cl.ExactMatch("surname")],
+                               blocking_rules_to_generate_predictions=[block_on("surname")])
+
+    def estimate_u(verbose: bool) -> str:
+        configure_logging(verbose)
+        db_api = SparkAPI(spark_session=spark, break_lineage_method="persist")
+        linker = Linker(db_api.register(people_df), settings)
+        linker.training.estimate_u_using_random_sampling(max_pairs=100)
+        logging.getLogger("crm_spark.identity").info("resolve: u estimated")
+        return capsys.readouterr().err
+
+    default_log = estimate_u(verbose=False)
+    verbose_log = estimate_u(verbose=True)
+
+    assert "resolve: u estimated" in default_log
+    assert "Estimating u probabilities" not in default_log and " splink" not in default_log
+    assert "Estimating u probabilities" in verbose_log     # the same step does log: -v shows it

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import Row
@@ -71,6 +73,38 @@ def test_list_tables_reports_version_rows_and_operation(spark, lake):
     infos = {i.name: i for i in lake.list_tables()}
     assert (infos["gold.x"].version, infos["gold.x"].rows) == (1, 2)
     assert infos["gold.x"].last_operation == "WRITE"
+
+
+def test_row_counts_come_from_file_statistics_and_count_deletion_vectors(spark, lake):
+    from crm_spark.tables import Lake
+
+    dv_lake = Lake(spark, lake.root, {"delta.enableDeletionVectors": "true"})
+    dv_lake.overwrite(rows(spark, *[(i, "a", 1) for i in range(10)]).repartition(3), "silver.dv")
+    dv_lake.append(rows(spark, (10, "b", 1), (11, "b", 1)), "silver.dv")
+    dv_lake.delete("silver.dv", "id IN (0, 5, 10)")   # marks rows in place: the files keep 12 records
+    lake.overwrite(rows(spark, (1, "a", 1)), "gold.one")
+    lake.delete("gold.one", "id = 1")                  # every row gone: no file left
+
+    counts = lake.row_counts(["silver.dv", "gold.one"])
+
+    assert counts == {"silver.dv": 9, "gold.one": 0}
+    assert lake.read("silver.dv").count() == 9
+
+
+def test_files_without_statistics_make_the_row_count_unknown(spark, lake):
+    lake.overwrite(rows(spark, (1, "a", 1), (2, "b", 1)), "gold.counted")
+    lake.overwrite(rows(spark, (1, "a", 1)), "gold.unknown")
+    spark.conf.set("spark.databricks.delta.stats.collect", "false")
+    try:
+        lake.append(rows(spark, (2, "b", 1)), "gold.unknown")
+    finally:
+        spark.conf.unset("spark.databricks.delta.stats.collect")
+
+    infos = {i.name: i for i in lake.list_tables(["gold"])}
+
+    assert (infos["gold.counted"].rows, infos["gold.unknown"].rows) == (2, None)
+    assert (infos["gold.unknown"].version, infos["gold.unknown"].last_operation) == (1, "WRITE")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", infos["gold.unknown"].last_write)
 
 
 def test_constraints_work_on_a_lake_root_given_as_a_relative_path(spark, tmp_path):

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
 
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
-from crm_spark import fs
+from crm_spark import errors, fs
 from crm_spark.bronze import files, jdbc
 from crm_spark.bronze.batch import INGEST_LOG, QUARANTINE, BatchResult
 from crm_spark.config import Config
@@ -56,12 +57,13 @@ def ingest_source(spark: SparkSession, lake: Lake, cfg: Config, ctx: RunContext,
         log.info("bronze.%s: %s does not exist yet; nothing to ingest", source.name, source.path)
         return []
     results: list[BatchResult] = []
+    _quiet_query_failures(spark)
     query = files.start_query(spark, lake, cfg, source, ctx, checkpoint_of(cfg, source), results,
                               max_files=cfg.ingest.max_files_per_trigger)
     try:
         query.awaitTermination()
     except PySparkException as e:
-        raise CrmSparkError(_first_line(e)) from e
+        raise _query_error(e, source.name) from e
     if not results:
         log.info("bronze.%s: no new files", source.name)
     return results
@@ -91,7 +93,8 @@ def run_continuous(spark: SparkSession, cfg: Config, ctx: RunContext,
         while not stop.wait(1.0):
             for query in queries:
                 if query.exception() is not None:
-                    raise CrmSparkError(f"{query.name}: {_first_line(query.exception())}")
+                    name = query.name.removeprefix("ingest_")
+                    raise CrmSparkError(f"{name}: {_query_error(query.exception(), name)}")
     finally:
         for query in queries:
             query.stop()
@@ -107,10 +110,42 @@ def summarise(results: list[BatchResult]) -> dict[str, int]:
     written: dict[str, int] = {}
     for r in results:
         written[f"bronze.{r.source}"] = written.get(f"bronze.{r.source}", 0) + r.rows_bronze
-        if r.rows_quarantined:
-            written[QUARANTINE] = written.get(QUARANTINE, 0) + r.rows_quarantined
+        if r.rows_quarantined or r.values_quarantined:
+            written[QUARANTINE] = written.get(QUARANTINE, 0) + r.rows_quarantined + r.values_quarantined
         written[INGEST_LOG] = written.get(INGEST_LOG, 0) + 1
     return written
+
+
+def _quiet_query_failures(spark: SparkSession) -> None:
+    """Keep Spark's own log of a failed query (the whole Java and Python trace) out of stderr
+    unless debug logging (-v) is on: the failure is raised again as one line (D50)."""
+    if log.isEnabledFor(logging.DEBUG):
+        return
+    jvm = spark.sparkContext._jvm
+    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+        "org.apache.spark.sql.execution.streaming", jvm.org.apache.logging.log4j.Level.OFF)
+
+
+def _query_error(error: Exception, source: str) -> CrmSparkError:
+    """The one-line error of a failed ingest query: the crm_spark error a batch raised (the query
+    reports it inside a Python traceback), or a known Spark failure, else the first line."""
+    raised = [m for m in map(_RAISED_IN_BATCH.match, str(error).splitlines()) if m]
+    if raised:
+        kind = getattr(errors, raised[-1]["kind"], None)
+        message = raised[-1]["message"].strip()
+        try:
+            return kind(message) if isinstance(kind, type) and issubclass(kind, CrmSparkError) \
+                else CrmSparkError(message)
+        except TypeError:  # an error class built from other arguments
+            return CrmSparkError(message)
+    if errors.is_concurrent_write(error):
+        # two queries on one checkpoint: the loser fails when it writes the batch's offsets or commit
+        return errors.ConcurrentRunError(f"another ingest of source {source} is running; this one "
+                                         "stopped and nothing is duplicated")
+    return errors.known_failure(error) or CrmSparkError(_first_line(error))
+
+
+_RAISED_IN_BATCH = re.compile(r"^\s*crm_spark\.errors\.(?P<kind>\w+): (?P<message>.+)$")
 
 
 def _first_line(error: Exception) -> str:

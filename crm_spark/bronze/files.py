@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 import logging
 from functools import partial
+from urllib.parse import unquote
 
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import StructField, StructType, _parse_datatype_string
 
 from crm_spark import fs
-from crm_spark.bronze import parse
+from crm_spark.bronze import bad_files, checkpoints, parse, text
 from crm_spark.bronze.batch import BatchInput, BatchResult, write_batch
 from crm_spark.config import Config
 from crm_spark.pipeline import RunContext
@@ -31,14 +34,17 @@ log = logging.getLogger(__name__)
 def start_query(spark: SparkSession, lake: Lake, cfg: Config, source: Source, ctx: RunContext,
                 checkpoint: str, results: list[BatchResult], continuous_seconds: int | None = None,
                 max_files: int = 0) -> StreamingQuery:
-    """Start the streaming query of one file source; each batch appends to ``results``."""
+    """Start the streaming query of one file source; each batch appends to ``results``.
+
+    A checkpoint that still names the source's folder before the lake moved is first pointed
+    at its folder now (D53).
+    """
+    checkpoints.follow_source_folder(spark, checkpoint, source.path)
     reader = spark.readStream
     if max_files:
         reader = reader.option("maxFilesPerTrigger", max_files)
     if source.spec.format == "parquet":
-        schema = StructType([StructField(c.name, _parse_datatype_string(c.type.lower()))
-                             for c in source.columns])
-        stream = reader.format("parquet").schema(schema).load(source.path)
+        stream = reader.format("parquet").schema(_parquet_schema(source)).load(source.path)
     else:
         stream = reader.format("text").load(source.path)
     stream = stream.withColumn("_source_file", F.col("_metadata.file_path"))
@@ -64,17 +70,67 @@ def process_batch(lake: Lake, cfg: Config, source: Source, ctx: RunContext, batc
     The batch's files come from the query's own log and a CSV file's header from its first
     line, so the batch's data is read once, by the bronze append (D30); the lines read are
     counted on that read, before the parse, and reconciled against what it kept and
-    quarantined. The quarantine reads again only the lines the append marked (D31).
+    quarantined. The quarantine reads again only the lines the append marked (D31). A file
+    that cannot be read is set aside in ``bronze._bad_files`` and the batch is written
+    without it (D56).
     """
     spark = batch_df.sparkSession
-    lines = batch_df.withColumn("_source", F.lit(source.name))
-    if source.spec.format != "parquet":
-        lines = lines.withColumnRenamed("value", "line")
     batch_files = _batch_files(spark, checkpoint, batch_id)
     if batch_files is None:  # the query's log is unreadable: ask the data
-        batch_files = [r[0] for r in lines.select("_source_file").distinct().collect()]
+        batch_files = [r[0] for r in batch_df.select("_source_file").distinct().collect()]
     if not batch_files:
         return None
+    bad: dict[str, str] = {}
+    while True:
+        readable = [f for f in batch_files if f not in bad]
+        files_df = batch_df if not bad else _read_files(spark, source, readable)
+        try:
+            result = _write_files(lake, cfg, source, ctx, _lines(files_df, source), readable,
+                                  batch_id) if readable else None
+            break
+        except bad_files.UnreadableFile as error:
+            bad[error.path] = error.reason
+        except (Py4JJavaError, PySparkException) as error:
+            path = bad_files.named_file(error, readable)
+            if path is None:
+                raise
+            bad[path] = bad_files.reason_of(error)
+    bad_files.record(lake, source.name, batch_id, bad, ctx.now(), ctx.run_id)
+    return result
+
+
+def _lines(files_df: DataFrame, source: Source) -> DataFrame:
+    """The rows of a batch's files (``value`` or the parquet columns, ``_source_file``) with
+    ``_source``; a text line decoded in the source's encoding as ``line``."""
+    lines = files_df.withColumn("_source", F.lit(source.name))
+    if source.spec.format == "parquet":
+        return lines
+    return text.with_decoded_lines(lines.withColumnRenamed("value", "line"), source.spec.encoding)
+
+
+def _read_files(spark: SparkSession, source: Source, batch_files: list[str]) -> DataFrame:
+    """The batch's ``batch_files`` read again as the file source reads them, for a batch that
+    sets files aside: a filter on the file name does not keep Spark from opening a file."""
+    paths = [unquote(f) for f in batch_files]
+    if source.spec.format == "parquet":
+        files_df = spark.read.format("parquet").schema(_parquet_schema(source)).load(paths)
+    else:
+        files_df = spark.read.format("text").load(paths)
+    return files_df.withColumn("_source_file", F.col("_metadata.file_path"))
+
+
+def _parquet_schema(source: Source) -> StructType:
+    return StructType([StructField(c.name, _parse_datatype_string(c.type.lower())) for c in source.columns])
+
+
+def _write_files(lake: Lake, cfg: Config, source: Source, ctx: RunContext, lines: DataFrame,
+                 batch_files: list[str], batch_id: int) -> BatchResult:
+    """Write the lines of ``batch_files`` (:func:`crm_spark.bronze.batch.write_batch`).
+
+    Raises:
+        UnreadableFile: a CSV file's first lines cannot be read.
+    """
+    spark = lines.sparkSession
     if source.spec.format == "parquet":
         batch, extra, rows_of = BatchInput(lines, F.lit(True)), [], _parquet_rows
     elif source.spec.format == "csv":
@@ -90,12 +146,16 @@ def process_batch(lake: Lake, cfg: Config, source: Source, ctx: RunContext, batc
 
     def check(lines_df: DataFrame) -> DataFrame:
         parsed, error = rows_of(lines_df, source)
-        return parse.check_rows(parsed, source, error, extra=kept_extra)
+        if source.spec.format == "parquet":
+            return parse.check_rows(parsed, source, error, extra=kept_extra)
+        error = text.with_undecodable_reason(error, source.spec.encoding)
+        checked = parse.check_rows(parsed, source, error, extra=kept_extra)
+        return text.only_undecodable_reason(checked, source.spec.encoding)
 
     suppressor = suppression.suppressor(lake, source, cfg)
     result = write_batch(lake, source.name, check, batch_id, batch, len(batch_files), ctx.now(),
                          ctx.run_id, new_columns=tuple(extra), merge_schema=bool(kept_extra),
-                         suppressor=suppressor)
+                         suppressor=suppressor, warn_share=cfg.ingest.warn_quarantine_share)
     suppression.recheck_batch(lake, cfg, source, suppressor, batch_id)
     return result
 
@@ -106,10 +166,10 @@ def _batch_files(spark: SparkSession, checkpoint: str, batch_id: int) -> list[st
     earlier batches too). None when the log cannot be read."""
     folder = f"{checkpoint.rstrip('/')}/sources/0"
     for name in (str(batch_id), f"{batch_id}.compact"):
-        text = fs.read_text(spark, f"{folder}/{name}")
-        if text is None:
+        content = fs.read_text(spark, f"{folder}/{name}")
+        if content is None:
             continue
-        header, *entries = text.splitlines()
+        header, *entries = content.splitlines()
         if header != "v1":
             return None
         try:
@@ -140,7 +200,11 @@ def _csv_layouts(spark: SparkSession, source: Source,
     for path in batch_files:
         header = tuple(source.column_names)
         if _has_header(source):
-            first = next((line for line in fs.head_lines(spark, path, 100) if line.strip()), None)
+            try:
+                head = fs.head_lines(spark, path, 100)
+            except Py4JJavaError as error:
+                raise bad_files.UnreadableFile(path, bad_files.reason_of(error)) from error
+            first = next((line for line in head if line.strip()), None)
             if first is not None and parse.is_csv_header(first, source):
                 header = tuple(h.strip().strip('"') for h in first.split(delimiter))
         layouts.setdefault(header, []).append(path)

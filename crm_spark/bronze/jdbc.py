@@ -53,7 +53,8 @@ def ingest_increment(spark: SparkSession, lake: Lake, cfg: Config, ctx: RunConte
 
         suppressor = suppression.suppressor(lake, source, cfg)
         result = write_batch(lake, source.name, check, batch_id, batch_input, 1,
-                             ctx.now(), ctx.run_id, suppressor=suppressor)
+                             ctx.now(), ctx.run_id, suppressor=suppressor,
+                             warn_share=cfg.ingest.warn_quarantine_share)
         suppression.recheck_batch(lake, cfg, source, suppressor, batch_id)
         return result
     finally:

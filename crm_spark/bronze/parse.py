@@ -117,6 +117,10 @@ def check_rows(parsed_df: DataFrame, source: Source, structure_error: Column,
                extra: list[str] = ()) -> DataFrame:
     """Type every declared column and give each line its reason for rejection ("" = valid).
 
+    A value that does not convert costs the whole line only in a required column; elsewhere
+    the row is kept with that value null, and the value is listed in ``value_problems`` for
+    the quarantine (issue 19: one bad birth date must not lose the contact).
+
     Args:
         parsed_df: lines with one STRING column per declared name plus ``line`` and lineage.
         structure_error: a reason when the line itself is broken (malformed JSON, wrong field
@@ -124,10 +128,12 @@ def check_rows(parsed_df: DataFrame, source: Source, structure_error: Column,
         extra: undeclared STRING columns to keep (schema evolution).
 
     Returns:
-        The declared columns typed, ``extra``, ``_source``, ``_source_file``, ``raw`` and
-        ``reason``; :func:`valid_rows` and :func:`rejected_rows` split it.
+        The declared columns typed, ``extra``, ``_source``, ``_source_file``, ``raw``,
+        ``reason``, ``record_key`` (the text of the source's first required column, else its
+        first column) and ``value_problems`` (``column``, ``reason`` of each value nulled in a
+        kept row); :func:`valid_rows` and :func:`rejected_rows` split it.
     """
-    typed, problems = [], [structure_error]
+    typed, problems, fatal, value_problems = [], [structure_error], [structure_error], []
     required = set(source.spec.required)
     for column in source.columns:
         raw = F.col(column.name)
@@ -136,26 +142,55 @@ def check_rows(parsed_df: DataFrame, source: Source, structure_error: Column,
         typed.append(value.alias(column.name))
         has_text = raw.isNotNull() & (F.trim(raw) != "")
         expected = f"{column.type} ({fmt})" if fmt else column.type
-        problems.append(F.when(has_text & value.isNull(), F.concat(
-            F.lit(f"{column.name}: '"), F.substring(raw, 1, 40), F.lit(f"' is not {expected}"))))
+        # the column and the rule, never the value: the raw line is kept beside the reason, and
+        # a reason is read and shared more widely than the personal data it would copy (D47)
+        problem = F.when(has_text & value.isNull(), F.lit(f"{column.name}: does not convert to {expected}"))
+        problems.append(problem)
         if column.name in required:
-            problems.append(F.when(~has_text, F.lit(f"{column.name}: required value missing")))
-    reason = F.concat_ws("; ", *problems)
-    # The raw line is only kept for rejected rows: most rows pass, and the checked rows are
-    # persisted while bronze and quarantine are written.
+            fatal.append(problem)
+            missing = F.when(~has_text, F.lit(f"{column.name}: required value missing"))
+            problems.append(missing)
+            fatal.append(missing)
+        else:
+            value_problems.append(F.struct(F.lit(column.name).alias("column"), problem.alias("reason")))
+    is_rejected = F.concat_ws("; ", *fatal) != ""
+    reason = F.when(is_rejected, F.concat_ws("; ", *problems)).otherwise(F.lit(""))
+    none = F.lit(None).cast("string")
+    candidates = F.array(*(value_problems or [F.struct(none.alias("column"), none.alias("reason"))]))
+    # A rejected row's value problems are in its reason already. The lambdas name no column:
+    # inside one, Spark resolves a column name to the typed column of this select (a lateral
+    # alias), not to the raw text.
+    nulled = F.when(is_rejected, F.filter(candidates, lambda p: F.lit(False))).otherwise(
+        F.filter(candidates, lambda p: p["reason"].isNotNull()))
+    key = sorted(required, key=[c.name for c in source.columns].index)[0] if required \
+        else source.columns[0].name
+    # The raw line is only kept for rows with a problem: most rows pass, and the checked rows
+    # are persisted while bronze and quarantine are written.
+    has_problem = is_rejected | (F.size(nulled) > 0)
     return parsed_df.select(
         *typed, *extra, "_source", "_source_file",
-        F.when(reason != "", F.col("line")).alias("raw"), reason.alias("reason"))
+        F.when(has_problem, F.col("line")).alias("raw"), reason.alias("reason"),
+        F.col(key).cast("string").alias("record_key"), nulled.alias("value_problems"))
+
+
+CHECK_COLUMNS = ("raw", "reason", "record_key", "value_problems")
 
 
 def valid_rows(checked_df: DataFrame) -> DataFrame:
-    """The rows without a reason, without the raw line."""
-    return checked_df.where(F.col("reason") == "").drop("raw", "reason")
+    """The rows without a reason (values in ``value_problems`` already null), without the
+    check columns."""
+    return checked_df.where(F.col("reason") == "").drop(*CHECK_COLUMNS)
 
 
 def rejected_rows(checked_df: DataFrame) -> DataFrame:
-    """The rows with a reason, every column kept."""
-    return checked_df.where(F.col("reason") != "")
+    """The quarantine's rows: each rejected row (``column_name`` null), and each value nulled in a
+    kept row (``column_name`` names it). Every other column is kept; ``value_problems`` is dropped."""
+    rows_df = checked_df.where(F.col("reason") != "").withColumn("column_name", F.lit(None).cast("string"))
+    values_df = (checked_df.where((F.col("reason") == "") & (F.size("value_problems") > 0))
+                 .withColumn("_problem", F.explode("value_problems"))
+                 .withColumns({"reason": F.col("_problem.reason"), "column_name": F.col("_problem.column")})
+                 .drop("_problem"))
+    return rows_df.unionByName(values_df).drop("value_problems")
 
 
 def _regex_escape(text: str) -> str:

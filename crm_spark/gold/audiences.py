@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from crm_spark import fs
 from crm_spark.config import Config
 from crm_spark.errors import CrmSparkError
+from crm_spark.gold import latest_snapshot
 from crm_spark.privacy.consent import consent_at
 from crm_spark.tables import Lake
 
@@ -62,7 +63,8 @@ def audiences(
 def export_audience(
     spark: SparkSession, cfg: Config, channel: str, segment: str, out: str, as_of: dt.date | None = None
 ) -> tuple[int, dt.date]:
-    """Write the customer ids of one audience to a single CSV file ``out``.
+    """Write the customer ids of one audience to a single CSV file ``out``; without ``as_of``,
+    the newest snapshot the data reaches (:func:`crm_spark.gold.latest_snapshot`).
 
     Returns:
         (rows written, the as_of exported)
@@ -75,7 +77,7 @@ def export_audience(
     lake = Lake(spark, cfg.lake.root)
     table_df = lake.read("gold.audiences")
     if as_of is None:
-        as_of = table_df.agg(F.max("as_of")).first()[0]
+        as_of = latest_snapshot(lake, "gold.audiences")
         if as_of is None:
             raise CrmSparkError("gold.audiences is empty; run `crm-spark gold` first")
     at_date = table_df.where((F.col("as_of") == F.lit(as_of)) & (F.col("channel") == channel))

@@ -24,7 +24,7 @@ from crm_spark.tables import Lake
 CUSTOMERS = "silver.customers"
 HISTORY = "silver.customers_history"
 GOLDEN_FIELDS = ("first_name", "last_name", "email", "phone", "street", "city", "postcode",
-                 "country", "birth_date")
+                 "state", "country", "birth_date")
 
 
 def golden_records(records_df: DataFrame, cfg: IdentityConfig) -> DataFrame:

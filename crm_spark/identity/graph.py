@@ -9,6 +9,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from crm_spark.errors import CrmSparkError
+from crm_spark.identity.pairs import SCOPE
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,10 @@ def deterministic_edges(records_df: DataFrame, keys: tuple[str, ...]) -> DataFra
     """Records that share a standardised e-mail, phone or login: each record is linked to the
     smallest record id holding the same value (a star per value, enough for connectivity).
 
+    Two records of one ``dedupe_scope`` (one deduplicated source, ``identity.pairs``) are never
+    linked: a record of the hub's scope links to the smallest record of another scope instead,
+    which keeps every value's records of different scopes connected.
+
     Returns:
         ``record_id_l, record_id_r, match_probability (1.0), rule``.
     """
@@ -27,11 +32,16 @@ def deterministic_edges(records_df: DataFrame, keys: tuple[str, ...]) -> DataFra
     for key in keys:
         column = DETERMINISTIC_COLUMNS[key]
         by_value = Window.partitionBy(column)
-        keyed_df = records_df.filter(F.col(column).isNotNull()).select("record_id", column)
+        keyed_df = records_df.filter(F.col(column).isNotNull()).select("record_id", SCOPE, column)
+        hubbed_df = keyed_df.withColumn("hub", F.min(F.struct("record_id", SCOPE)).over(by_value))
+        other_scope = F.when(F.col(SCOPE) != F.col(f"hub.{SCOPE}"), F.col("record_id"))
         edges.append(
-            keyed_df.withColumn("hub", F.min("record_id").over(by_value))
-            .filter(F.col("hub") != F.col("record_id"))
-            .select(F.col("hub").alias("record_id_l"), F.col("record_id").alias("record_id_r"),
+            hubbed_df.withColumn("other_hub", F.min(other_scope).over(by_value))
+            .withColumn("linked_to", F.when(F.col(SCOPE) != F.col(f"hub.{SCOPE}"), F.col("hub.record_id"))
+                        .when(F.col("record_id") != F.col("hub.record_id"), F.col("other_hub")))
+            .filter(F.col("linked_to").isNotNull())
+            .select(F.least("linked_to", "record_id").alias("record_id_l"),
+                    F.greatest("linked_to", "record_id").alias("record_id_r"),
                     F.lit(1.0).alias("match_probability"), F.lit(key).alias("rule"))
         )
     if not edges:

@@ -2,23 +2,23 @@
 
 The model: per-field comparisons with graded agreement levels (Jaro-Winkler on names with
 term-frequency adjustment for common names, exact and fuzzy e-mail, phone, date of birth,
-postcode and city), u probabilities from random pairs, m probabilities by EM on blocked pairs
-without labels. The trained model is a JSON document kept in ``silver.identity_model`` so a
-later run reuses it (and explains its scores) unless ``identity.retrain`` is set.
+postcode, street, city, state and country), the prior from exact rules, u probabilities from
+random pairs, m probabilities by EM on blocked pairs without labels (``training``). The
+trained model is a JSON document kept in ``silver.identity_model`` so a later run reuses it
+(and explains its scores) unless ``identity.retrain`` is set.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from contextlib import contextmanager
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from crm_spark.config import IdentityConfig
-from crm_spark.errors import CrmSparkError
+from crm_spark.config import IDENTITY_MATCH_COLUMNS, IdentityConfig
+from crm_spark.identity import pairs, training
 from crm_spark.pipeline import RunContext
 from crm_spark.tables import Lake
 
@@ -26,18 +26,19 @@ log = logging.getLogger(__name__)
 
 MODEL = "silver.identity_model"
 MODEL_PARAMS = "silver.identity_model_params"
-LINK_COLUMNS = ("record_id", "first_name_match", "last_name_match", "email_match", "email_local",
-                "phone", "birth_date", "postcode", "postcode_match", "city_match")
+LINK_COLUMNS = ("record_id", *IDENTITY_MATCH_COLUMNS)
 
 
-def settings(cfg: IdentityConfig) -> dict:
-    """The Splink settings: comparisons and the blocking rules for prediction."""
+def settings(cfg: IdentityConfig, prior: float = 0.0001, scoped: bool = False) -> dict:
+    """The Splink settings: comparisons, the prior, and the blocking rules for prediction
+    (``scoped``: pairs within a deduplicated source excluded, see ``pairs``)."""
     import splink.comparison_library as cl
-    from splink import SettingsCreator, block_on
+    from splink import SettingsCreator
 
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="record_id",
+        probability_two_random_records_match=prior,
         comparisons=[
             cl.NameComparison("first_name_match").configure(term_frequency_adjustments=True),
             cl.NameComparison("last_name_match").configure(term_frequency_adjustments=True),
@@ -45,9 +46,12 @@ def settings(cfg: IdentityConfig) -> dict:
             cl.ExactMatch("phone"),
             cl.DateOfBirthComparison("birth_date", input_is_string=False),
             cl.PostcodeComparison("postcode"),
+            cl.LevenshteinAtThresholds("street_match", [2]),
             cl.ExactMatch("city_match").configure(term_frequency_adjustments=True),
+            cl.ExactMatch("state_match").configure(term_frequency_adjustments=True),
+            cl.ExactMatch("country"),
         ],
-        blocking_rules_to_generate_predictions=[block_on(*rule) for rule in cfg.blocking],
+        blocking_rules_to_generate_predictions=[pairs.rule_sql(rule, scoped) for rule in cfg.blocking],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
     ).get_settings("spark").as_dict()
@@ -64,7 +68,7 @@ def score_pairs(spark: SparkSession, lake: Lake, records_df: DataFrame, cfg: Ide
     iteration cached, against seconds from Parquet; docs/benchmarks.md).
 
     Args:
-        records_df: one row per record with :data:`LINK_COLUMNS`.
+        records_df: one row per record with :data:`LINK_COLUMNS`, ``source`` and ``dedupe_scope``.
 
     Returns:
         ``record_id_l, record_id_r, match_probability`` (each pair once), read from ``scratch``.
@@ -90,51 +94,29 @@ def _score_pairs(spark: SparkSession, lake: Lake, records_df: DataFrame, cfg: Id
                  ctx: RunContext) -> DataFrame:
     from splink import Linker, SparkAPI
 
+    scoped = pairs.is_scoped(cfg)
+    saved = None if cfg.retrain else load_model(lake)
+    rules = [] if saved is not None else [*cfg.prior_rules, *cfg.training_blocking]
+    counts = pairs.pair_counts(records_df, rules, scoped)
+    if counts[()] == 0:
+        log.info("identity: no two records may be paired; nothing to score")
+        return spark.createDataFrame([], "record_id_l STRING, record_id_r STRING, match_probability DOUBLE")
     db_api = SparkAPI(spark_session=spark, break_lineage_method="parquet",
                       num_partitions_on_repartition=max(2, spark.sparkContext.defaultParallelism))
-    records = db_api.register(records_df.select(*LINK_COLUMNS))
-    saved = None if cfg.retrain else load_model(lake)
+    records = db_api.register(records_df.select(*LINK_COLUMNS, pairs.SCOPE))
     if saved is not None:
         log.info("identity: reusing the model trained by run %s", saved["run_id"])
         model = json.loads(saved["settings_json"])
-        model["blocking_rules_to_generate_predictions"] = settings(cfg)[
+        model["blocking_rules_to_generate_predictions"] = settings(cfg, scoped=scoped)[
             "blocking_rules_to_generate_predictions"]
         linker = Linker(records, model)
     else:
-        linker = Linker(records, settings(cfg))
-        train(linker, cfg)
+        linker = Linker(records, settings(cfg, training.prior(records, cfg, counts, scoped), scoped))
+        training.train(linker, cfg, counts, scoped)
         save_model(lake, linker, ctx)
     predictions = linker.inference.predict(threshold_match_probability=cfg.threshold)
     return predictions.as_spark_dataframe().select(
         "record_id_l", "record_id_r", F.col("match_probability").cast("double"))
-
-
-def train(linker, cfg: IdentityConfig) -> None:
-    """u from random pairs, lambda from the deterministic rules, m by EM per training rule."""
-    from splink import block_on
-    from splink.internals.exceptions import EMTrainingException  # not re-exported by splink 5
-
-    start = time.perf_counter()
-    deterministic = [block_on(column) for column in ("email_match", "phone")]
-    linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.8)
-    linker.training.estimate_u_using_random_sampling(max_pairs=cfg.max_pairs_for_u, seed=cfg.seed)
-    trained = 0
-    for rule in cfg.training_blocking:
-        try:
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on(*rule), estimate_without_term_frequencies=True)
-            trained += 1
-        except EMTrainingException:
-            # a source without that identifier (e.g. no phone numbers): the other rules train
-            log.warning("identity: training rule %s gives no record pairs in this data; skipped",
-                        "+".join(rule))
-    if not trained:
-        raise CrmSparkError(
-            "identity: no rule of identity.training_blocking ("
-            + ", ".join("+".join(rule) for rule in cfg.training_blocking)
-            + ") gives record pairs in this data; add a rule on columns it holds, or set "
-              "identity.probabilistic=false")
-    log.info("identity: trained the matching model in %.1f s", time.perf_counter() - start)
 
 
 def save_model(lake: Lake, linker, ctx: RunContext) -> None:

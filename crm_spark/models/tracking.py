@@ -18,11 +18,13 @@ from pathlib import Path
 
 from crm_spark.config import Config
 from crm_spark.errors import CrmSparkError
+from crm_spark.models import store_location
 
 log = logging.getLogger(__name__)
 
 CHALLENGER, CHAMPION = "challenger", "champion"
 MODEL_NAMES = ("crm_churn", "crm_clv", "crm_recs")
+_FOLLOWED: set[tuple[str, str, str]] = set()   # stores already pointed at their artifact root
 
 
 def _client(cfg: Config):
@@ -33,10 +35,15 @@ def _client(cfg: Config):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    if mlflow.get_experiment_by_name(cfg.mlflow.experiment) is None:
-        artifacts = cfg.mlflow.artifact_location
-        location = artifacts if "://" in artifacts else Path(artifacts).resolve().as_uri()
+    artifacts = cfg.mlflow.artifact_location
+    location = artifacts if "://" in artifacts else Path(artifacts).resolve().as_uri()
+    experiment = mlflow.get_experiment_by_name(cfg.mlflow.experiment)
+    if experiment is None:
         mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=location)
+    elif (uri, experiment.experiment_id, location) not in _FOLLOWED:
+        # a moved or restored mlruns/ still names its old folder (D54)
+        store_location.follow_artifact_root(uri, experiment.artifact_location, location)
+        _FOLLOWED.add((uri, experiment.experiment_id, location))
     mlflow.set_experiment(cfg.mlflow.experiment)
     return mlflow
 
@@ -78,18 +85,30 @@ def log_dict(cfg: Config, values: Mapping, artifact_file: str) -> None:
     _client(cfg).log_dict(dict(values), artifact_file)
 
 
-def log_pyfunc_model(cfg: Config, python_model, signature_input, signature_output,
-                     artifacts: Mapping[str, str] | None = None) -> str:
-    """Log a Python-function model that carries the crm_spark package as code; returns its URI."""
-    mlflow = _client(cfg)
-    from mlflow.models import infer_signature
+def log_pyfunc_model(cfg: Config, python_model, signature_input=None, signature_output=None,
+                     artifacts: Mapping[str, str] | None = None, *, signature=None) -> str:
+    """Log a Python-function model that carries the crm_spark package as code; returns its URI.
 
+    Args:
+        signature: the model's declared columns (``mlflow.models.ModelSignature``); without it
+            the signature is inferred from the example frames ``signature_input`` and
+            ``signature_output``.
+    """
+    mlflow = _client(cfg)
     with package_source() as package:
         info = mlflow.pyfunc.log_model(
             name="model", python_model=python_model, artifacts=dict(artifacts or {}),
-            signature=infer_signature(signature_input, signature_output),
+            signature=_signature(signature, signature_input, signature_output),
             code_paths=[str(package)], pip_requirements=_requirements())
     return info.model_uri
+
+
+def _signature(signature, signature_input, signature_output):
+    if signature is not None:
+        return signature
+    from mlflow.models import infer_signature
+
+    return infer_signature(signature_input, signature_output)
 
 
 @contextlib.contextmanager
@@ -114,14 +133,15 @@ def package_source() -> Iterator[Path]:
         yield Path(tmp) / "crm_spark"
 
 
-def log_spark_model(cfg: Config, model, signature_input, signature_output) -> str:
-    """Log a Spark ML model (loadable with mlflow.spark or as a pyfunc / Spark UDF)."""
+def log_spark_model(cfg: Config, model, signature_input=None, signature_output=None, *,
+                    signature=None) -> str:
+    """Log a Spark ML model (loadable with mlflow.spark or as a pyfunc / Spark UDF); ``signature``
+    as for :func:`log_pyfunc_model`."""
     _client(cfg)
     import mlflow.spark
-    from mlflow.models import infer_signature
 
     info = mlflow.spark.log_model(model, "model",
-                                  signature=infer_signature(signature_input, signature_output),
+                                  signature=_signature(signature, signature_input, signature_output),
                                   pip_requirements=_requirements())
     return info.model_uri
 

@@ -88,20 +88,19 @@ def train_clv(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, fl
     # The registered model is the calibration fit: it never saw the holdout, so champion and
     # challenger compare fairly on it; scoring applies its parameters to summaries at as_of.
     params = fit_params(validation_fit)
+    from crm_spark.models import pyfunc
     from crm_spark.models.pyfunc import ClvModel
 
     final_settings = dataclasses.replace(settings, calibration_end=as_of, holdout_end=None)
     model = ClvModel(params, final_settings.horizon, final_settings.discount_rate, final_settings.step,
                      settings.time_unit)
-    example = calibration_df.select(F.col("x").cast("double"), F.col("t_x").cast("double"),
-                                    F.col("T").cast("double"), "m_x").limit(5).toPandas()
     versions = input_versions(lake, ["silver.orders", "silver.order_lines", "silver.identity_map"])
     with tracking.training_run(cfg, "crm_clv", {**params, "as_of": as_of, "calibration_end": calibration_end,
                                                 "time_unit": settings.time_unit,
                                                 "horizon": final_settings.horizon}, versions) as run:
         tracking.log_metrics(cfg, {**metrics, "customers": validation_fit.n_customers,
                                    "triples": validation_fit.n_triples})
-        uri = tracking.log_pyfunc_model(cfg, model, example, model.predict(None, example))
+        uri = tracking.log_pyfunc_model(cfg, model, signature=pyfunc.clv_signature())
     version = tracking.register(cfg, uri, "crm_clv")
     outcome = promote_if_configured(cfg, "crm_clv")
     log.info("crm_clv version %d (run %s): holdout RMSE %.4f, purchases error %.1f %%; %s", version,
@@ -149,7 +148,7 @@ def train_recs(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, f
     before ``as_of``) against popularity, then refitted on everything up to ``as_of`` for scoring.
     The refit's interactions (the id <-> index mapping the model needs) are kept in
     ``features.recs_interactions`` under the run id."""
-    from crm_spark.models import recs
+    from crm_spark.models import pyfunc, recs
 
     lake = Lake(spark, cfg.lake.root)
     as_of = as_of_for(lake, ctx)
@@ -171,9 +170,7 @@ def train_recs(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, f
         metrics["champion_als_map_at_k"] = comparable.get("als_map_at_k", float("nan"))
     with tracking.training_run(cfg, "crm_recs", params, versions) as run:
         tracking.log_metrics(cfg, metrics)
-        example = final_df.select("user_idx", "item_idx").limit(5).toPandas()
-        uri = tracking.log_spark_model(cfg, model, example, model.transform(
-            final_df.select("user_idx", "item_idx").limit(5)).select("prediction").toPandas())
+        uri = tracking.log_spark_model(cfg, model, signature=pyfunc.recs_signature())
     Lake(spark, cfg.lake.root).overwrite(
         final_df.withColumn("run_id", F.lit(run.info.run_id)), RECS_INTERACTIONS, partition_by=["run_id"],
         replace_where=f"run_id = '{run.info.run_id}'")
@@ -233,7 +230,7 @@ def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, 
     ``models.churn_validation_days``. With ``models.churn_label: explicit`` the model is trained
     on a snapshot table's churn flag instead (``churn_snapshot``)."""
     from crm_spark.features.customer import FEATURE_COLUMNS
-    from crm_spark.models import churn
+    from crm_spark.models import churn, pyfunc
 
     if cfg.models.churn_label == "explicit":
         from crm_spark.models import churn_snapshot
@@ -267,9 +264,9 @@ def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, 
         tracking.log_metrics(cfg, metrics)
         tracking.log_dict(cfg, result.feature_importances, "feature_importance.json")
         tracking.log_dict(cfg, {c["name"]: c["metrics"] for c in result.candidates}, "candidates.json")
-        example = datasets["valid"].select("customer_id", *FEATURE_COLUMNS).limit(5)
-        uri = tracking.log_spark_model(cfg, result.model, example.toPandas(),
-                                       churn.score_churn(result.model, example).toPandas())
+        counts = [c.name for c in datasets["valid"].schema if c.dataType.typeName() == "long"]
+        uri = tracking.log_spark_model(cfg, result.model,
+                                       signature=pyfunc.churn_signature(FEATURE_COLUMNS, counts))
     version = tracking.register(cfg, uri, "crm_churn")
     outcome = promote_if_configured(cfg, "crm_churn")
     log.info("crm_churn version %d (%s): out-of-time ROC-AUC %.4f, PR-AUC %.4f, top-decile lift %.2f; %s",

@@ -274,8 +274,25 @@ def row_identifiers(table: str, df: DataFrame, cfg: Config, sources: dict) -> li
                 if kind == "email":
                     values = F.transform(values, lambda e: subjects.mailbox(e, cfg.silver))
                 found.append((kind, values))
+            if source is not None:
+                found += line_references(F.col(text_column), source, sources)
     if layer == "bronze" and name not in sources and not name.startswith("_"):
         log.warning("%s: its source is no longer in the registry; matched by column names only", table)
+    return found
+
+
+def line_references(text: Column, source: Column, sources: dict) -> list[tuple[str, Column]]:
+    """Identifiers in a quarantined line of a fact source that :func:`subjects.text_identifiers`
+    does not see: its words as cookie ids, and as records of the contact source the line's
+    source refers to (a web event's account id is a ``shop_accounts`` record, a till receipt's
+    member id a ``loyalty_members`` one). A line that could not be parsed has no columns to ask."""
+    words = F.regexp_extract_all(text, F.lit(subjects.ID_TOKEN), 0)
+    found = [("cookie", words)]
+    refers_to = [F.lit(v) for name, s in sorted(sources.items()) if s.spec.customer_source
+                 for v in (name, s.spec.customer_source)]
+    if refers_to:
+        contact_source = F.create_map(*refers_to)[source]
+        found.append(("record", F.transform(words, lambda w: F.concat(contact_source, F.lit(":"), w))))
     return found
 
 

@@ -58,10 +58,11 @@ class ReportSummary:
 
 
 def latest_as_of(lake: Lake) -> dt.date | None:
-    """The latest ``as_of`` in gold.kpi_monthly, or None when it is missing or empty."""
-    if not lake.exists("gold.kpi_monthly"):
-        return None
-    return lake.read("gold.kpi_monthly").agg(F.max("as_of")).first()[0]
+    """The newest snapshot of gold.kpi_monthly that the data reaches (a snapshot forced past the
+    latest data is shown only with ``--as-of``), or None when the table is missing or empty."""
+    from crm_spark.gold import latest_snapshot
+
+    return latest_snapshot(lake, "gold.kpi_monthly")
 
 
 def main_currency(lake: Lake) -> str:
@@ -107,7 +108,7 @@ def build_report(spark: SparkSession, lake_root: str, out_path: str, as_of: dt.d
         spark: a session with Delta enabled.
         lake_root: the lake's root (``<root>/<layer>/<table>``).
         out_path: the HTML file to write (its folder is created; replaced atomically).
-        as_of: the snapshot to show; default the latest ``as_of`` in gold.kpi_monthly.
+        as_of: the snapshot to show; default :func:`latest_as_of`.
         currency: the unit of money amounts; default the most common currency of silver.orders.
 
     Returns:

@@ -18,7 +18,15 @@ from pyspark.sql import functions as F
 
 from crm_spark.config import Config
 from crm_spark.pipeline import RunContext
-from crm_spark.silver.contacts import CONTACT_COLUMNS, CONTACTS, KEYS, dedupe_latest, standardise_contacts
+from crm_spark.silver.contacts import (
+    CONTACT_COLUMNS,
+    CONTACTS,
+    KEYS,
+    VALIDATED,
+    dedupe_latest,
+    invalid_value_counts,
+    standardise_contacts,
+)
 from crm_spark.silver.facts import FACTS, FactSpec
 from crm_spark.sources.canonical import ENTITIES
 from crm_spark.sources.registry import NAME, Source, load_sources
@@ -35,18 +43,14 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
     """Merge what bronze gained since the last run into every silver table.
 
     Returns:
-        Rows merged per silver table in this run (only tables that received rows).
+        Rows merged per silver table in this run (only tables that received rows), and per
+        source and contact column the values nulled as invalid
+        (``silver.contacts invalid <column> (<source>)``).
     """
     lake = Lake(spark, cfg.lake.root, cfg.lake.table_properties)
-    sources = load_sources(cfg)
     progress = read_progress(lake)
     written: dict[str, int] = {}
-    contact_sources = [s for s in sources if s.spec.entity == "contact"]
-    targets = [(CONTACTS, contact_sources, KEYS, None)] + [
-        (spec.table, [s for s in sources if s.spec.entity in spec.entities], spec.keys, spec)
-        for spec in FACTS
-    ]
-    for table, table_sources, keys, spec in targets:
+    for table, table_sources, keys, spec in targets(load_sources(cfg)):
         start = time.perf_counter()
         batches = []
         for source in table_sources:
@@ -54,26 +58,107 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
             upto = latest_batch(lake, source)
             if upto is None or upto <= since:
                 continue
-            rows_df = canonical_rows(lake, source, since, upto)
-            batches.append((source, upto, transform(rows_df, cfg, spec)))
+            batches.append((source, upto, transform(canonical_rows(lake, source, since, upto), cfg, spec)))
         if not batches:
             continue
-        merged_df = dedupe_latest(functools.reduce(DataFrame.unionByName, [b[2] for b in batches]),
-                                  keys, ("updated_at", "_ingested_at", "_batch_id") if spec is None
-                                  else ("_ingested_at", "_batch_id")).persist()
+        merged_df = latest_rows(batches, keys, spec).persist()
         rows = merged_df.count()
+        written.update(invalid_counts(merged_df, table))
         condition = ("s.updated_at > t.updated_at OR (s.updated_at <=> t.updated_at AND "
                      "s._ingested_at > t._ingested_at)") if spec is None else \
             "s._ingested_at > t._ingested_at"
         lake.merge_upsert(merged_df, table, keys, update_condition=condition)
         merged_df.unpersist()
-        if table in NOT_NULL_KEYS:
-            lake.ensure_not_null(table, keys)
-        write_progress(lake, ctx, [(table, source.name, upto) for source, upto, _ in batches])
+        finish(lake, ctx, table, keys, batches)
         written[table] = rows
         log.info("%s: merged %d rows from %s in %.1f s", table, rows,
                  ", ".join(s.name for s, _, _ in batches), time.perf_counter() - start)
     return written
+
+
+def rebuild(spark: SparkSession, cfg: Config, ctx: RunContext, only: str | None = None) -> dict[str, int]:
+    """Rebuild silver from every bronze batch, so changed silver settings apply to rows already
+    written (``crm-spark silver --rebuild``).
+
+    Each table is replaced in one Delta transaction: a reader, or a run killed half-way, sees
+    the old table or the new one, never a mix. With ``only``, ``silver.contacts`` replaces just
+    that source's rows; the fact tables the source feeds are rebuilt whole from all their
+    sources, as their keys do not name the source. ``customer_id`` on the facts is null until
+    the next ``resolve``, as after any silver run that changes a fact.
+
+    Returns:
+        Rows written per rebuilt table, and the invalid-value counts of :func:`build`.
+
+    Raises:
+        ConfigError: ``only`` is not a source in the configuration.
+    """
+    lake = Lake(spark, cfg.lake.root, cfg.lake.table_properties)
+    sources = load_sources(cfg)
+    if only is not None:
+        load_sources(cfg, only)
+    written: dict[str, int] = {}
+    for table, table_sources, keys, spec in targets(sources):
+        if only is not None and only not in {s.name for s in table_sources}:
+            continue
+        start = time.perf_counter()
+        is_slice = only is not None and "source" in keys and lake.exists(table)
+        rebuilt = [s for s in table_sources if not is_slice or s.name == only]
+        batches = []
+        for source in rebuilt:
+            upto = latest_batch(lake, source)
+            if upto is not None:
+                batches.append((source, upto, transform(canonical_rows(lake, source, -1, upto), cfg, spec)))
+        if not batches:
+            continue
+        rebuilt_df = latest_rows(batches, keys, spec).persist()
+        rows = rebuilt_df.count()
+        written.update(invalid_counts(rebuilt_df, table))
+        lake.overwrite(rebuilt_df, table, replace_where=f"source = '{only}'" if is_slice else None)
+        rebuilt_df.unpersist()
+        finish(lake, ctx, table, keys, batches)
+        written[table] = rows
+        log.info("%s: rebuilt %s from %s: %d rows in %.1f s", table,
+                 f"the rows of {only}" if is_slice else "whole",
+                 ", ".join(s.name for s, _, _ in batches), rows, time.perf_counter() - start)
+    return written
+
+
+def targets(sources: list[Source]) -> list[tuple[str, list[Source], tuple[str, ...], FactSpec | None]]:
+    """(silver table, the sources that feed it, its keys, its fact spec; None for contacts)."""
+    contact_sources = [s for s in sources if s.spec.entity == "contact"]
+    return [(CONTACTS, contact_sources, KEYS, None)] + [
+        (spec.table, [s for s in sources if s.spec.entity in spec.entities], spec.keys, spec)
+        for spec in FACTS
+    ]
+
+
+def latest_rows(batches: list[tuple[Source, int, DataFrame]], keys: tuple[str, ...],
+                spec: FactSpec | None) -> DataFrame:
+    """The transformed rows of all batches, one per key: the latest version."""
+    order = ("updated_at", "_ingested_at", "_batch_id") if spec is None else ("_ingested_at", "_batch_id")
+    return dedupe_latest(functools.reduce(DataFrame.unionByName, [b[2] for b in batches]), keys, order)
+
+
+def finish(lake: Lake, ctx: RunContext, table: str, keys: tuple[str, ...],
+           batches: list[tuple[Source, int, DataFrame]]) -> None:
+    if table in NOT_NULL_KEYS:
+        lake.ensure_not_null(table, keys)
+    write_progress(lake, ctx, [(table, source.name, upto) for source, upto, _ in batches])
+
+
+def invalid_counts(rows_df: DataFrame, table: str) -> dict[str, int]:
+    """Values nulled as invalid per source and column of ``silver.contacts`` (logged; empty for
+    other tables). ``rows_df`` should be persisted: this reads it once more."""
+    if table != CONTACTS:
+        return {}
+    counts = {}
+    for row in invalid_value_counts(rows_df).collect():   # one row per source
+        for column in VALIDATED:
+            if row[column]:
+                counts[f"{table} invalid {column} ({row['source']})"] = row[column]
+                log.warning("%s: %d %s value(s) of %s nulled as invalid", table, row[column], column,
+                            row["source"])
+    return counts
 
 
 def transform(rows_df: DataFrame, cfg: Config, spec: FactSpec | None) -> DataFrame:

@@ -3,8 +3,9 @@
 Each ``*_of`` function maps a raw column to its standard form and returns null for a value
 that is present but invalid; the matching ``is_*_valid`` expression says which case a null is
 (null input: null flag, invalid input: false). Nothing is guessed: a phone number without a
-country code is read in the configured default region, and one that does not fit that
-region's numbering plan is invalid, not repaired.
+country code is read in the record's country (its ``country`` when that names one, else the
+configured default region), and one that does not fit that country's numbering plan
+(libphonenumber's metadata, through the ``phonenumbers`` package) is invalid, not repaired.
 """
 
 from __future__ import annotations
@@ -15,44 +16,82 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
+import phonenumbers
+from phonenumbers.geodata.locale import LOCALE_DATA
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import StringType, StructField, StructType
 
+from crm_spark.config import POSTCODE_MODES
+
 _ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
 EMAIL_PATTERN = rf"^{_ATOM}(\.{_ATOM})*@{_LABEL}(\.{_LABEL})*\.[a-z]{{2,}}$"
+PHONE_CHARACTERS = r"^[0-9+()./ -]+$"   # anything else (letters, "ext") is not guessed away
+
+# Every region libphonenumber knows ("GB", "AU", ...), the names of those regions in English
+# ("AUSTRALIA") and a few common aliases, upper-case, -> the region code.
+REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)
+COUNTRY_ALIASES = {"UK": "GB", "GREAT BRITAIN": "GB", "ENGLAND": "GB", "SCOTLAND": "GB",
+                   "WALES": "GB", "NORTHERN IRELAND": "GB", "USA": "US", "UNITED STATES OF AMERICA": "US",
+                   "U.S.A.": "US", "U.S.": "US", "U.K.": "GB"}
+
+
+def _country_codes() -> dict[str, str]:
+    codes = {region: region for region in REGIONS}
+    for region in REGIONS:
+        names = LOCALE_DATA.get(region, {})
+        name = names.get("en")
+        if name and name.startswith("*"):   # the data shares a name: "*aa" is the name under "aa"
+            name = names.get(name[1:])
+        if name:
+            codes.setdefault(name.upper(), region)
+    codes.update(COUNTRY_ALIASES)
+    return codes
+
+
+COUNTRY_CODES: Mapping[str, str] = _country_codes()
 
 
 @dataclass(frozen=True)
-class PhoneRegion:
-    """A region's numbering plan as far as E.164 conversion needs it."""
+class PostcodeFormat:
+    """A country's postcode: ``pattern`` over the upper-case text, whose groups joined by
+    ``joiner`` are the canonical form."""
 
-    country_code: str
-    trunk_prefix: str
-    national_lengths: tuple[int, ...]  # digits after the trunk prefix
+    pattern: str
+    joiner: str = " "
+
+    @property
+    def groups(self) -> int:
+        return re.compile(self.pattern).groups
 
 
-PHONE_REGIONS: Mapping[str, PhoneRegion] = {
-    "GB": PhoneRegion("44", "0", (9, 10)),
-    "IE": PhoneRegion("353", "0", (7, 8, 9)),
-    "US": PhoneRegion("1", "1", (10,)),
-    "CA": PhoneRegion("1", "1", (10,)),
-    "DE": PhoneRegion("49", "0", tuple(range(6, 12))),
-    "FR": PhoneRegion("33", "0", (9,)),
-    "NL": PhoneRegion("31", "0", (9,)),
-    "ES": PhoneRegion("34", "", (9,)),
-    "IT": PhoneRegion("39", "", tuple(range(6, 12))),
-}
+_FOUR = PostcodeFormat(r"^([0-9]{4})$")
+_FIVE = PostcodeFormat(r"^([0-9]{5})$")
+_SIX = PostcodeFormat(r"^([0-9]{6})$")
+_THREE_TWO = PostcodeFormat(r"^([0-9]{3}) ?([0-9]{2})$")
 
-POSTCODE_PATTERNS: Mapping[str, str] = {
+POSTCODE_FORMATS: Mapping[str, PostcodeFormat] = {
     # outward code, then the three-character inward code
-    "GB": r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})$",
-    "US": r"^([0-9]{5})(-[0-9]{4})?$",
-    "DE": r"^([0-9]{5})$",
-    "FR": r"^([0-9]{5})$",
-    "NL": r"^([0-9]{4}) ?([A-Z]{2})$",
+    "GB": PostcodeFormat(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})$"),
+    "IE": PostcodeFormat(r"^([AC-FHKNPRTV-Y][0-9]{2}|D6W) ?([0-9AC-FHKNPRTV-Y]{4})$"),
+    "US": PostcodeFormat(r"^([0-9]{5})(?:-?([0-9]{4}))?$", "-"),
+    "CA": PostcodeFormat(r"^([A-Z][0-9][A-Z]) ?([0-9][A-Z][0-9])$"),
+    "NL": PostcodeFormat(r"^([0-9]{4}) ?([A-Z]{2})$"),
+    "PL": PostcodeFormat(r"^([0-9]{2})-?([0-9]{3})$", "-"),
+    "PT": PostcodeFormat(r"^([0-9]{4})-?([0-9]{3})$", "-"),
+    "JP": PostcodeFormat(r"^([0-9]{3})-?([0-9]{4})$", "-"),
+    "BR": PostcodeFormat(r"^([0-9]{5})-?([0-9]{3})$", "-"),
+    "MT": PostcodeFormat(r"^([A-Z]{3}) ?([0-9]{4})$"),
+    "IN": PostcodeFormat(r"^([0-9]{3}) ?([0-9]{3})$", ""),
+    "IS": PostcodeFormat(r"^([0-9]{3})$"),
+    **{region: _FOUR for region in ("AU", "NZ", "AT", "BE", "BG", "CH", "CY", "DK", "HU", "LU",
+                                   "NO", "PH", "SI", "ZA")},
+    **{region: _FIVE for region in ("DE", "FR", "IT", "ES", "FI", "EE", "HR", "LT", "MX", "TR",
+                                   "UA", "KR", "MY", "TH", "ID")},
+    **{region: _SIX for region in ("CN", "RU", "SG", "RO", "KZ", "VN")},
+    **{region: _THREE_TWO for region in ("SE", "CZ", "SK", "GR")},
 }
 
 
@@ -149,65 +188,124 @@ def email_match_key(email: Column | str, ignore_dots: Sequence[str], plus_tags: 
     return F.when(email.isNotNull(), F.concat(local, F.lit("@"), domain))
 
 
-def phone_e164_of(column: Column | str, default_region: str) -> Column:
-    """E.164 (``+447700900123``) from international (``+44``, ``0044``) or national numbers of
-    ``default_region``; a national ``(0)`` after the country code is dropped. Null when the
-    digits do not fit the numbering plan."""
-    region = PHONE_REGIONS[default_region]
-    raw = clean_text(column)
-    has_plus = F.startswith(raw, F.lit("+"))
-    # "+44 (0)7700..." shows the trunk prefix that international dialling leaves out, while in
-    # "(0)7700 ..." it is the trunk prefix itself
-    is_international = has_plus | F.startswith(raw, F.lit("00"))
-    raw = F.when(is_international, F.regexp_replace(raw, r"\(0\)", "")).otherwise(
-        F.regexp_replace(raw, r"\(0\)", "0"))
-    digits = F.regexp_replace(raw, r"[^0-9]", "")
-    only_allowed = raw.rlike(r"^[0-9+()./ -]+$")
-    international = F.when(has_plus, digits).when(F.startswith(digits, F.lit("00")),
-                                                  F.substring(digits, 3, 20))
-    trunk = region.trunk_prefix
-    national = F.when(F.lit(trunk == "") | F.startswith(digits, F.lit(trunk or "#")),
-                      F.substring(digits, len(trunk) + 1, 20))
-    number = F.coalesce(international, F.concat(F.lit(region.country_code), national))
-    return F.when(only_allowed & _fits_plan(number), F.concat(F.lit("+"), number))
+def region_of(country: Column | str, default_region: str) -> Column:
+    """The region code (``AU``) a record's ``country`` names — a code libphonenumber knows, its
+    English name (``Australia``) or a common alias (``UK``) — else ``default_region``."""
+    return F.coalesce(stated_region_of(country), F.lit(default_region))
 
 
-def is_phone_valid(column: Column | str, default_region: str) -> Column:
-    return _flag(column, phone_e164_of(column, default_region))
+def stated_region_of(country: Column | str) -> Column:
+    """The region code the record's ``country`` names; null when it names none."""
+    codes = F.create_map(*[F.lit(x) for kv in sorted(COUNTRY_CODES.items()) for x in kv])
+    return codes[F.upper(clean_text(country))]
 
 
-def _fits_plan(number: Column) -> Column:
-    """True when ``number`` (country code + national digits) has a length its plan allows;
-    numbers of countries without a plan here need 8-15 digits (E.164's range)."""
-    fits = None
-    known = F.lit(False)
-    for plan in {r.country_code: r for r in PHONE_REGIONS.values()}.values():
-        is_country = F.startswith(number, F.lit(plan.country_code))
-        national_length = F.length(number) - len(plan.country_code)
-        condition = is_country & national_length.isin(*plan.national_lengths)
-        fits = condition if fits is None else fits | condition
-        known = known | is_country
-    generic = ~known & F.length(number).between(8, 15)
-    return F.coalesce(fits | generic, F.lit(False))
+def _e164(value, region):
+    if not isinstance(value, str) or not re.match(PHONE_CHARACTERS, value):
+        return None
+    # "+44 (0)7700..." shows the trunk prefix that international dialling leaves out
+    if value.startswith(("+", "00")):
+        value = value.replace("(0)", "")
+    if value.startswith("00"):
+        value = "+" + value[2:]
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    # possible (a length the country's plan allows), not valid: the ranges a country has
+    # assigned change over time, and a CRM keeps numbers for years
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def postcode_of(column: Column | str, default_region: str) -> Column:
-    """Upper-case postcode in the region's canonical spacing (``SW1A 1AA``); null when it does
-    not match the region's format. Regions without a pattern keep the cleaned text."""
+@pandas_udf(StringType())
+def _phone_e164(values: pd.Series, regions: pd.Series) -> pd.Series:
+    return pd.Series([_e164(v, r) for v, r in zip(values, regions, strict=True)], dtype=object)
+
+
+def phone_e164_of(column: Column | str, region: Column | str) -> Column:
+    """E.164 (``+447700900123``) from an international (``+44``, ``0044``) number, or a national
+    number of ``region`` (a column of region codes, or one code such as ``"GB"``); a national
+    ``(0)`` after the country code is dropped. Null when the number is not a valid number of
+    its country's plan (libphonenumber), or holds anything but digits, spaces and ``+()./-``."""
+    region = F.lit(region) if isinstance(region, str) else region
+    return _phone_e164(clean_text(column), region)
+
+
+def is_phone_valid(column: Column | str, region: Column | str) -> Column:
+    return _flag(column, phone_e164_of(column, region))
+
+
+def postcode_of(column: Column | str, region: Column | str, mode: str = "strict",
+                is_region_stated: Column | None = None) -> Column:
+    """Upper-case postcode with collapsed spaces, in the canonical form of its country's format
+    (``SW1A 1AA``, ``2000``, ``100-0001``) where :data:`POSTCODE_FORMATS` has one.
+
+    A postcode that does not fit its country's format is null in ``strict`` mode; in
+    ``lenient`` mode only when the country is the record's own (``is_region_stated``), a
+    postcode read in the default region keeping its normalised text; in ``normalise`` mode
+    never. Countries without a format keep the normalised text.
+
+    Args:
+        region: a column of region codes, or one code such as ``"GB"``.
+    """
+    if mode not in POSTCODE_MODES:
+        raise ValueError(f"postcode mode '{mode}' is not one of {', '.join(POSTCODE_MODES)}")
+    region = F.lit(region) if isinstance(region, str) else region
     text = F.upper(clean_text(column))
-    pattern = POSTCODE_PATTERNS.get(default_region)
-    if pattern is None:
-        return text
-    outward = F.regexp_extract(text, pattern, 1)
-    inward = F.regexp_extract(text, pattern, 2)
-    canonical = F.trim(F.concat_ws(" ", outward, F.when(inward != "", inward)))
-    if default_region == "US":
-        canonical = F.concat(outward, inward)
-    return F.when(text.rlike(pattern), canonical)
+    fitted = _fitted_postcode(text, region)
+    has_format = region.isin(*POSTCODE_FORMATS)
+    if mode == "strict":
+        kept_unfitted = F.lit(False)
+    elif mode == "lenient":
+        kept_unfitted = F.lit(False) if is_region_stated is None else ~is_region_stated
+    else:
+        kept_unfitted = F.lit(True)
+    return F.when(has_format, F.coalesce(fitted, F.when(kept_unfitted, text))).otherwise(text)
 
 
-def is_postcode_valid(column: Column | str, default_region: str) -> Column:
-    return _flag(column, postcode_of(column, default_region))
+def is_postcode_valid(column: Column | str, region: Column | str) -> Column:
+    """True when the postcode fits its country's format (or the country has none)."""
+    region = F.lit(region) if isinstance(region, str) else region
+    text = F.upper(clean_text(column))
+    fits = F.when(region.isin(*POSTCODE_FORMATS), _fitted_postcode(text, region).isNotNull())
+    return F.when(text.isNotNull(), F.coalesce(fits, F.lit(True)))
+
+
+def _fitted_postcode(text: Column, region: Column) -> Column:
+    """The canonical form of ``text`` in ``region``'s format; null when it does not fit or the
+    region has no format."""
+    fitted = None
+    for code, fmt in POSTCODE_FORMATS.items():
+        parts = [F.nullif(F.regexp_extract(text, fmt.pattern, group), F.lit(""))
+                 for group in range(1, fmt.groups + 1)]
+        canonical = F.when(text.rlike(fmt.pattern), F.concat_ws(fmt.joiner, *parts))
+        fitted = (F.when if fitted is None else fitted.when)(region == code, canonical)
+    return fitted
+
+
+def _fold_text(value):
+    """Accents dropped, lower case, apostrophes and full stops removed (``N.S.W.`` -> ``nsw``),
+    other punctuation a space (``3,12`` -> ``3 12``), spaces collapsed; digits kept."""
+    if not isinstance(value, str):
+        return None
+    decomposed = unicodedata.normalize("NFKD", value)
+    text = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    text = re.sub(r"['\u2019`.]", "", text)
+    text = re.sub(r"[\W_]+", " ", text)
+    return " ".join(text.split()) or None
+
+
+@pandas_udf(StringType())
+def _folded_text(values: pd.Series) -> pd.Series:
+    return values.map(_fold_text)
+
+
+def match_text_of(column: Column | str) -> Column:
+    """The matching form of an address part (street, state): accents dropped, lower case,
+    punctuation removed, whitespace collapsed, digits kept; null when nothing is left."""
+    return _folded_text(clean_text(column))
 
 
 def birth_date_of(column: Column | str, recorded_at: Column | str) -> Column:
@@ -219,6 +317,11 @@ def birth_date_of(column: Column | str, recorded_at: Column | str) -> Column:
 
 def is_birth_date_valid(column: Column | str, recorded_at: Column | str) -> Column:
     return _flag(column, birth_date_of(column, recorded_at))
+
+
+def is_valid_flag(raw: Column | str, standard: Column) -> Column:
+    """The ``is_*_valid`` flag of a standard form already computed (``standard``)."""
+    return _flag(raw, standard)
 
 
 def _flag(raw: Column | str, standard: Column) -> Column:

@@ -28,11 +28,11 @@ def _cols(spec: str, pii: tuple[str, ...] = ()) -> tuple[CanonicalColumn, ...]:
 ENTITIES: dict[str, tuple[CanonicalColumn, ...]] = {
     "contact": _cols(
         "source_id STRING, first_name STRING, last_name STRING, full_name STRING, "
-        "email STRING, phone STRING, street STRING, city STRING, postcode STRING, "
-        "country STRING, birth_date DATE, login STRING, created_at TIMESTAMP, "
-        "updated_at TIMESTAMP",
-        pii=("first_name", "last_name", "full_name", "email", "phone", "street", "postcode",
-             "birth_date", "login")),
+        "email STRING, phone STRING, house_number STRING, street STRING, city STRING, "
+        "postcode STRING, state STRING, country STRING, birth_date DATE, login STRING, "
+        "created_at TIMESTAMP, updated_at TIMESTAMP",
+        pii=("first_name", "last_name", "full_name", "email", "phone", "house_number", "street",
+             "postcode", "birth_date", "login")),
     "order": _cols(
         "order_id STRING, customer_ref STRING, order_ts TIMESTAMP, status STRING, "
         "currency STRING, total DECIMAL(14,2), channel STRING, country STRING"),

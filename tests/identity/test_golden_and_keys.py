@@ -18,24 +18,26 @@ def test_survivorship_trust_recent_and_frequent(spark, base_config):
         "first_name": "trust", "email": "trust", "phone": "recent", "city": "recent",
         "birth_date": "frequent"})
     schema = ("customer_id STRING, source STRING, first_name STRING, last_name STRING, email STRING, "
-              "phone STRING, street STRING, city STRING, postcode STRING, country STRING, birth_date DATE, "
-              "created_at TIMESTAMP, updated_at TIMESTAMP")
+              "phone STRING, street STRING, city STRING, postcode STRING, state STRING, country STRING, "
+              "birth_date DATE, created_at TIMESTAMP, updated_at TIMESTAMP")
     d1, d2 = dt.date(1980, 1, 1), dt.date(1980, 1, 2)
     records = spark.createDataFrame([
         # trust: crm wins for first_name even though shop is newer; crm has no e-mail, so shop's wins
-        ("C1", "crm", "Ava", "Wood", None, "+441", None, "Leeds", None, None, d1, T1, T1),
-        ("C1", "shop", "Avaa", "Wood", "ava@x.org", None, None, "York", None, None, d2, T1, T3),
+        # state, like city, is "recent" by default: shop's is the newest
+        ("C1", "crm", "Ava", "Wood", None, "+441", None, "Leeds", None, "NSW", None, d1, T1, T1),
+        ("C1", "shop", "Avaa", "Wood", "ava@x.org", None, None, "York", None, "VIC", None, d2, T1, T3),
         # loyalty is not in the trust list: it ranks last; its newer phone wins under "recent"
-        ("C1", "loyalty", "A", "Wood", None, "+442", None, None, None, None, d1, T1, T2),
+        ("C1", "loyalty", "A", "Wood", None, "+442", None, None, None, None, None, d1, T1, T2),
         # frequent: 1980-01-01 twice vs 1980-01-02 once
-        ("C2", "shop", "Ben", None, None, None, None, None, None, None, None, T1, T1),
+        ("C2", "shop", "Ben", None, None, None, None, None, None, None, None, None, T1, T1),
     ], schema)
     expected = spark.createDataFrame([
-        ("C1", "Ava", "Wood", "ava@x.org", "+442", None, "York", None, None, d1, 3,
+        ("C1", "Ava", "Wood", "ava@x.org", "+442", None, "York", None, "VIC", None, d1, 3,
          ["crm", "loyalty", "shop"], T1, T3),
-        ("C2", "Ben", None, None, None, None, None, None, None, None, 1, ["shop"], T1, T1),
+        ("C2", "Ben", None, None, None, None, None, None, None, None, None, 1, ["shop"], T1, T1),
     ], "customer_id STRING, first_name STRING, last_name STRING, email STRING, phone STRING, "
-       "street STRING, city STRING, postcode STRING, country STRING, birth_date DATE, record_count BIGINT, "
+       "street STRING, city STRING, postcode STRING, state STRING, country STRING, birth_date DATE, "
+       "record_count BIGINT, "
        "sources ARRAY<STRING>, first_seen_at TIMESTAMP, last_updated_at TIMESTAMP")
     assert_df_equality(golden.golden_records(records, cfg), expected, ignore_row_order=True,
                        ignore_nullable=True)

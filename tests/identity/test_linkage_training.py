@@ -1,14 +1,23 @@
-"""Training the probabilistic model on a source that lacks some identifiers: a training rule
-that gives no record pairs is skipped; when none gives pairs, resolve stops with one line."""
+"""Training the probabilistic model on sources that lack some identifiers: person records with
+no e-mail and no phone resolve (the prior comes from the rules that find pairs in the data); a
+training rule that gives no record pairs is left out before training and leaves the model whole;
+when no rule gives pairs, resolve stops with one line."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 import pytest
 
+from crm_spark import identity
 from crm_spark.errors import CrmSparkError
+from crm_spark.identity import linkage
+from crm_spark.pipeline import RunContext
 from crm_spark.tables import Lake
 from tests.conftest import make_config
-from tests.identity.test_stable_ids import add_contacts, contact, resolve
+from tests.identity.people import PERSONS, identifier_poor_contacts, write_contacts
+from tests.identity.test_stable_ids import add_contacts, contact, ids, resolve
 
 # no phone, postcode or birth date anywhere (like splink's fake_1000); two records share a mailbox
 CONTACTS = [contact("crm", f"C{i}", first, last, email)
@@ -17,6 +26,9 @@ CONTACTS = [contact("crm", f"C{i}", first, last, email)
                 ("Bob", "Stone", "bob@example.org"), ("Cara", "Diaz", "cara@example.org"),
                 ("Dan", "Moss", "dan@example.org"), ("Eve", "Hart", "eve@example.org"),
                 ("Finn", "Ray", "finn@example.org"), ("Gus", "Hale", "gus@example.org")])]
+
+EVERY_COMPARISON = ["first_name_match", "last_name_match", "email_match", "phone", "birth_date",
+                    "postcode", "street_match", "city_match", "state_match", "country"]
 
 
 def test_no_training_rule_with_pairs_stops_resolve_in_one_line(spark, tmp_path):
@@ -31,3 +43,45 @@ def test_no_training_rule_with_pairs_stops_resolve_in_one_line(spark, tmp_path):
     assert "\n" not in message
     assert "phone, birth_date+postcode_match" in message and "identity.probabilistic=false" in message
     assert not lake.exists("silver.identity_map")
+
+
+def test_person_records_without_email_or_phone_resolve_with_default_settings(spark, tmp_path):
+    # names, street, city, 4-digit postcode, state, birth date; each person twice (the second
+    # with a typo in the street). Before: the prior came from e-mail and phone rules only, was
+    # 0, and resolve died with "ValueError: math domain error".
+    cfg = make_config(tmp_path)
+    lake = Lake(spark, cfg.lake.root)
+    write_contacts(spark, lake, cfg, identifier_poor_contacts())
+
+    resolve(spark, cfg, 1)
+
+    mapped = ids(lake)
+    assert len(mapped) == 20
+    for index in range(len(PERSONS)):
+        assert mapped[("crm", f"P{index}-0")] == mapped[("crm", f"P{index}-1")], PERSONS[index]
+    assert len(set(mapped.values())) == 10
+
+
+def trained_model(spark, root, training_rules):
+    cfg = make_config(root, [f"identity.training_blocking={training_rules}"])
+    lake = Lake(spark, cfg.lake.root)
+    write_contacts(spark, lake, cfg, identifier_poor_contacts(copies=3))
+    contacts_df = lake.read("silver.contacts").withColumn("record_id", identity.record_id())
+    contacts = identity.pairs.with_dedupe_scope(identity.with_match_columns(contacts_df), cfg.identity)
+    ctx = RunContext("train", dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
+    linkage.score_pairs(spark, lake, contacts, cfg.identity, ctx, str(root / "scratch")).count()
+    return json.loads(linkage.load_model(lake)["settings_json"])
+
+
+def test_a_training_rule_without_pairs_leaves_the_model_whole(spark, tmp_path):
+    # no phone in the data: the [phone] rule is left out. Before, Splink's EM session had
+    # already dropped the phone comparison from the live settings and multiplied the prior by
+    # the phone match's Bayes factor when it found no pairs.
+    with_phone_rule = trained_model(spark, tmp_path / "a", "[[phone], [birth_date, postcode_match]]")
+    without = trained_model(spark, tmp_path / "b", "[[birth_date, postcode_match]]")
+
+    assert [c["output_column_name"] for c in with_phone_rule["comparisons"]] == EVERY_COMPARISON
+    assert with_phone_rule["probability_two_random_records_match"] == pytest.approx(
+        without["probability_two_random_records_match"], rel=1e-9)
+    # 30 records, 435 pairs; the prior rules find the 3 pairs of each of the 10 persons
+    assert without["probability_two_random_records_match"] == pytest.approx(30 / 0.8 / 435)

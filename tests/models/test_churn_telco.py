@@ -61,3 +61,8 @@ def test_telco_trains_through_the_example_config_within_the_published_band(spark
               .first())
     assert scored["n"] == TELCO_ROWS
     assert 0.0 <= scored["low"] < 0.5 < scored["high"] <= 1.0
+
+    # the docs' snippets about this example run as printed on this lake (tests/test_doc_snippets.py)
+    from tests.test_doc_snippets import run_blocks, telco_blocks
+
+    run_blocks(telco_blocks(), tmp_path)

@@ -113,6 +113,20 @@ def leftovers(lake, values):
     return found
 
 
+def quarantine_leftovers(lake, values):
+    """source -> quarantined lines holding a word that is one of the erased people's values in
+    a column of that source (BRONZE_IDS), read from the raw text as a person would search it."""
+    found = {}
+    for row in lake.read("bronze._quarantine").select("_source", "raw").collect():
+        held = set()
+        for _, kind in BRONZE_IDS.get(f"bronze.{row._source}", []):
+            held |= {v.lower() for v in values.get(kind, set())}
+        words = set(re.findall(r"[a-z0-9_.@+-]+", (row.raw or "").lower()))
+        if words & held:
+            found[row._source] = found.get(row._source, 0) + 1
+    return found
+
+
 @pytest.fixture(scope="module")
 def bulk_erasure(erase_lake, tmp_path_factory):
     """Erase the first 1,000 customers through the CLI; returns what they held before and the
@@ -125,6 +139,7 @@ def bulk_erasure(erase_lake, tmp_path_factory):
     before = {
         "versions": {t: lake.version(t) for t in VACUUMED},
         "leftovers": leftovers(lake, values),
+        "quarantine": quarantine_leftovers(lake, values),
         "kept_orders": lake.read("silver.orders").where(F.col("customer_id").isin(kept)).count(),
         "kept_contacts": lake.read("silver.contacts").count()
         - sum(len(v) for k, v in values.items() if k in cfg.sources),
@@ -149,6 +164,15 @@ def test_bulk_erasure_of_1000_customers_leaves_no_row_in_any_table(erase_lake, b
     assert leftovers(lake, values) == {}
     assert lake.read("silver.orders").where(F.col("customer_id").isin(kept)).count() == before["kept_orders"]
     assert lake.read("silver.contacts").count() == before["kept_contacts"]
+
+
+def test_the_erased_peoples_quarantined_lines_are_gone_too(erase_lake, bulk_erasure):
+    _, lake, _ = erase_lake
+    _, _, _, values, before = bulk_erasure
+    # a web event names a person by a cookie or a shop account id only
+    assert before["quarantine"].get("web_events", 0) > 0
+
+    assert quarantine_leftovers(lake, values) == {}
 
 
 def test_the_audit_holds_one_row_per_person_and_no_raw_identifier(erase_lake, bulk_erasure):

@@ -24,7 +24,7 @@ def test_phone_numbers_become_e164_in_the_default_region(spark):
         ("0044 7700 900123", "+447700900123", True),
         ("+44 (0)7700900123", "+447700900123", True),
         (" +1 (415) 555-2671 ", "+14155552671", True),   # another country's plan
-        ("7700 900123", None, False),                   # no trunk prefix, no country code
+        ("7700 900123", "+447700900123", True),         # trunk prefix lost (a spreadsheet): still national
         ("0770090012345", None, False),                 # too long for the UK plan
         ("+44 77", None, False),
         ("call me", None, False),
@@ -114,3 +114,54 @@ def test_birth_dates_after_the_record_or_before_1900_are_invalid(spark):
     got = [(str(r[0]) if r[0] else None, r[1]) for r in df.select(
         st.birth_date_of("born", "recorded"), st.is_birth_date_valid("born", "recorded")).collect()]
     assert got == [("1987-01-26", True), (None, False), (None, False), (None, None)]
+
+
+def test_phone_numbers_of_any_country_in_the_record_region(spark):
+    df = spark.createDataFrame([
+        ("(415) 555-2671", "US", "+14155552671", True),
+        ("0412 345 678", "AU", "+61412345678", True),
+        ("(02) 9374 4000", "AU", "+61293744000", True),
+        ("090-1234-5678", "JP", "+819012345678", True),
+        ("03 1234", "JP", None, False),                 # too short for Japan's plan
+    ], "raw STRING, region STRING, e164 STRING, valid BOOLEAN")
+    got = df.select("raw", "region", st.phone_e164_of("raw", F.col("region")),
+                    st.is_phone_valid("raw", F.col("region")))
+    assert [tuple(r) for r in got.collect()] == [tuple(r) for r in df.collect()]
+
+
+def test_country_names_codes_and_aliases_give_the_region(spark):
+    cases = [("AU", "AU"), (" australia ", "AU"), ("Japan", "JP"), ("uk", "GB"), ("Narnia", "DE"),
+             (None, "DE")]
+    assert run(spark, [(c[0],) for c in cases], st.region_of("raw", "DE")) == [
+        (raw, region) for raw, region in cases]
+
+
+def test_postcodes_by_country_and_mode(spark):
+    df = spark.createDataFrame([
+        # raw, region, stated (the record names its country), strict, lenient, normalise, valid
+        ("2000", "AU", True, "2000", "2000", "2000", True),
+        ("2000", "GB", False, None, "2000", "2000", False),         # read in the default region
+        ("2000", "GB", True, None, None, "2000", False),            # the record says GB
+        ("1000001", "JP", True, "100-0001", "100-0001", "100-0001", True),
+        ("k1a0b1", "CA", True, "K1A 0B1", "K1A 0B1", "K1A 0B1", True),
+        (" 08001  ", "AR", True, "08001", "08001", "08001", True),   # no format known: kept
+        ("12", "US", True, None, None, "12", False),
+    ], "raw STRING, region STRING, stated BOOLEAN, strict STRING, lenient STRING, normalise STRING, "
+       "valid BOOLEAN")
+    got = df.select("raw", "region", "stated", *[
+        st.postcode_of("raw", F.col("region"), mode, F.col("stated")).alias(mode)
+        for mode in ("strict", "lenient", "normalise")],
+        st.is_postcode_valid("raw", F.col("region")).alias("valid"))
+    assert [tuple(r) for r in got.collect()] == [tuple(r) for r in df.collect()]
+
+
+def test_street_and_state_matching_forms(spark):
+    cases = [
+        ("12 Rue de l'Église", "12 rue de leglise"),
+        ("  Flat 3,  12 High-St. ", "flat 3 12 high st"),
+        ("New South Wales", "new south wales"),
+        ("N.S.W.", "nsw"),
+        (" .. ", None),
+        (None, None),
+    ]
+    assert run(spark, [(c[0],) for c in cases], st.match_text_of("raw")) == cases

@@ -1,0 +1,96 @@
+"""Training the Splink model on the rules that find pairs in this data.
+
+Every rule of ``identity.prior_rules`` and ``identity.training_blocking`` is counted first
+(:func:`crm_spark.identity.pairs.pair_counts`, one Spark job), so a rule on a column the
+sources lack is left out before Splink sees it. Splink's EM session changes the live settings
+before it finds out that its rule gives no pairs (the comparisons on the rule's columns are
+dropped and the prior is multiplied by their Bayes factors), so such a rule must never reach it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+
+from crm_spark.config import IdentityConfig
+from crm_spark.errors import CrmSparkError
+from crm_spark.identity.pairs import Rule, rule_sql
+
+log = logging.getLogger(__name__)
+
+# A prior above one half would say a random pair more likely matches than not: no data that
+# needs blocking looks like that, and Splink takes logarithms of p and 1 - p.
+MAX_PRIOR = 0.5
+
+
+def rules_with_pairs(rules, counts: Mapping[Rule, int], what: str) -> list[Rule]:
+    """The rules of ``rules`` that give at least one pair; the others are logged."""
+    kept = []
+    for rule in rules:
+        if counts[rule] > 0:
+            kept.append(rule)
+        else:
+            log.warning("identity: %s rule %s gives no record pairs in this data; left out",
+                        what, "+".join(rule))
+    return kept
+
+
+def prior(records, cfg: IdentityConfig, counts: Mapping[Rule, int], scoped: bool) -> float:
+    """The probability that two random (allowed) records match: the pairs found by the prior
+    rules that give pairs, divided by ``identity.prior_recall`` and by every allowed pair,
+    kept within [1 / (2 * pairs), 0.5] so that neither 0 nor 1 reaches a logarithm.
+
+    Args:
+        records: the registered Splink input (used only when several rules give pairs, to
+            count each pair once).
+        counts: :func:`~crm_spark.identity.pairs.pair_counts` of the prior rules and ``()``.
+    """
+    total = counts[()]
+    rules = rules_with_pairs(cfg.prior_rules, counts, "prior")
+    if len(rules) > 1:
+        from splink.blocking_analysis import count_comparisons_from_blocking_rules
+
+        cumulative = count_comparisons_from_blocking_rules(
+            records, blocking_rules=[rule_sql(rule, scoped) for rule in rules],
+            link_type="dedupe_only", unique_id_column_name="record_id", record_sample_proportion=1.0)
+        found = int(cumulative[-1]["cumulative_comparison_count"])
+    else:
+        found = sum(counts[rule] for rule in rules)
+    floor = 1.0 / (2 * total)
+    estimate = found / cfg.prior_recall / total
+    value = min(max(estimate, floor), MAX_PRIOR)
+    if not rules:
+        log.warning("identity: no rule of identity.prior_rules finds pairs; prior set to %.3g "
+                    "(half a matching pair in %d)", value, total)
+    log.info("identity: prior %.3g from %d pairs found by %s of %d record pairs", value, found,
+             ", ".join("+".join(rule) for rule in rules) or "no rule", total)
+    return value
+
+
+def train(linker, cfg: IdentityConfig, counts: Mapping[Rule, int], scoped: bool) -> None:
+    """u from random pairs, then m by EM on each training rule that gives pairs.
+
+    Raises:
+        CrmSparkError: no rule of ``identity.training_blocking`` gives pairs.
+    """
+    from splink.internals.exceptions import EMTrainingException  # not re-exported by splink 5
+
+    start = time.perf_counter()
+    rules = rules_with_pairs(cfg.training_blocking, counts, "training")
+    if not rules:
+        raise CrmSparkError(
+            "identity: no rule of identity.training_blocking ("
+            + ", ".join("+".join(rule) for rule in cfg.training_blocking)
+            + ") gives record pairs in this data; add a rule on columns it holds, or set "
+              "identity.probabilistic=false")
+    linker.training.estimate_u_using_random_sampling(max_pairs=cfg.max_pairs_for_u, seed=cfg.seed)
+    for rule in rules:
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule_sql(rule, scoped), estimate_without_term_frequencies=True)
+        except EMTrainingException as e:  # counted above: should not happen, but never go on
+            raise CrmSparkError(f"identity: Splink found no pairs for training rule "
+                                f"{'+'.join(rule)}; remove it from identity.training_blocking") from e
+        log.info("identity: EM on %s (%d pairs) done", "+".join(rule), counts[rule])
+    log.info("identity: trained the matching model in %.1f s", time.perf_counter() - start)
