@@ -419,7 +419,7 @@ def cmd_train(args, cfg: Config) -> int:
 
 def cmd_promote(args, cfg: Config) -> int:
     from crm_spark.models import tracking
-    from crm_spark.models.train import PROMOTION_METRIC
+    from crm_spark.models.tracking import PROMOTION_METRIC
 
     metric, higher = PROMOTION_METRIC[args.name]
     promoted, reason = tracking.promote(cfg, args.name, metric, higher)

@@ -165,7 +165,6 @@ def train(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, float]
         TableNotFoundError, SchemaContractError, DataQualityError: the table, its columns, its
             ids or flags are not usable; nothing is logged or registered then.
     """
-    from crm_spark.models.train import input_versions, promote_if_configured
 
     s = snapshot_settings(cfg)
     lake = Lake(spark, cfg.lake.root)
@@ -182,7 +181,7 @@ def train(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, float]
         test = churn.evaluate_churn(result.model, parts[TEST])
         metrics = {**{k: v for k, v in test.items() if v is not None},
                    **{f"valid_{k}": v for k, v in chosen.metrics.items() if v is not None}}
-        versions = input_versions(lake, [s.table])
+        versions = tracking.input_versions(lake, [s.table])
         params = {"model": result.name, **result.params, "label": "explicit", "churn_table": s.table,
                   "id_column": s.id_column, "flag_column": s.flag_column, "split_kind": SPLIT_KIND,
                   "split_seed": s.seed, "valid_fraction": s.valid_fraction, "test_fraction": s.test_fraction,
@@ -202,7 +201,7 @@ def train(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, float]
     finally:
         dataset_df.unpersist()
     version = tracking.register(cfg, uri, "crm_churn")
-    outcome = promote_if_configured(cfg, "crm_churn")
+    outcome = tracking.promote_if_configured(cfg, "crm_churn")
     log.info("crm_churn version %d (%s on %s, stratified split): test ROC-AUC %.4f, PR-AUC %.4f, top-decile "
              "lift %.2f; %s", version, result.name, s.table, metrics["roc_auc"], metrics["pr_auc"],
              metrics.get("lift_top_decile", float("nan")), outcome)

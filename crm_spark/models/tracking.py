@@ -22,6 +22,9 @@ from crm_spark.models import store_location
 
 log = logging.getLogger(__name__)
 
+PROMOTION_METRIC = {"crm_clv": ("rmse_purchases", False), "crm_churn": ("roc_auc", True),
+                    "crm_recs": ("als_map_at_k", True)}
+
 CHALLENGER, CHAMPION = "challenger", "champion"
 MODEL_NAMES = ("crm_churn", "crm_clv", "crm_recs")
 _FOLLOWED: set[tuple[str, str, str]] = set()   # stores already pointed at their artifact root
@@ -353,3 +356,16 @@ def _has_registry(cfg: Config) -> bool:
     """False for a local SQLite store that was never created (no model can be registered)."""
     uri = cfg.mlflow.tracking_uri
     return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists()
+
+
+def input_versions(lake, tables: list[str]) -> dict[str, int]:
+    """The current Delta version of each of ``tables`` that exists (logged with a training run)."""
+    return {t: lake.version(t) for t in tables if lake.exists(t)}
+
+
+def promote_if_configured(cfg: Config, name: str) -> str:
+    """Promote the newest version of ``name`` when ``models.auto_promote`` is on; says what happened."""
+    if not cfg.models.auto_promote:
+        return "auto_promote is off: run `crm-spark promote " + name + "`"
+    metric, higher = PROMOTION_METRIC[name]
+    return promote(cfg, name, metric, higher)[1]

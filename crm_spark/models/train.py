@@ -23,18 +23,10 @@ from crm_spark.tables import Lake
 
 log = logging.getLogger(__name__)
 
-PROMOTION_METRIC = {"crm_clv": ("rmse_purchases", False), "crm_churn": ("roc_auc", True),
-                    "crm_recs": ("als_map_at_k", True)}
-
-
 def as_of_for(lake: Lake, ctx: RunContext) -> dt.date:
     from crm_spark.gold import resolve_as_of
 
     return resolve_as_of(lake, ctx)
-
-
-def input_versions(lake: Lake, tables: list[str]) -> dict[str, int]:
-    return {t: lake.version(t) for t in tables if lake.exists(t)}
 
 
 def purchases(lake: Lake, as_of: dt.date) -> DataFrame:
@@ -94,7 +86,7 @@ def train_clv(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, fl
     final_settings = dataclasses.replace(settings, calibration_end=as_of, holdout_end=None)
     model = ClvModel(params, final_settings.horizon, final_settings.discount_rate, final_settings.step,
                      settings.time_unit)
-    versions = input_versions(lake, ["silver.orders", "silver.order_lines", "silver.identity_map"])
+    versions = tracking.input_versions(lake, ["silver.orders", "silver.order_lines", "silver.identity_map"])
     with tracking.training_run(cfg, "crm_clv", {**params, "as_of": as_of, "calibration_end": calibration_end,
                                                 "time_unit": settings.time_unit,
                                                 "horizon": final_settings.horizon}, versions) as run:
@@ -102,19 +94,12 @@ def train_clv(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, fl
                                    "triples": validation_fit.n_triples})
         uri = tracking.log_pyfunc_model(cfg, model, signature=pyfunc.clv_signature())
     version = tracking.register(cfg, uri, "crm_clv")
-    outcome = promote_if_configured(cfg, "crm_clv")
+    outcome = tracking.promote_if_configured(cfg, "crm_clv")
     log.info("crm_clv version %d (run %s): holdout RMSE %.4f, purchases error %.1f %%; %s", version,
              run.info.run_id, metrics["rmse_purchases"], metrics["purchases_pct_error"], outcome)
     purchases_df.unpersist()
     calibration_df.unpersist()
     return {"version": version, **metrics}
-
-
-def promote_if_configured(cfg: Config, name: str) -> str:
-    if not cfg.models.auto_promote:
-        return "auto_promote is off: run `crm-spark promote " + name + "`"
-    metric, higher = PROMOTION_METRIC[name]
-    return tracking.promote(cfg, name, metric, higher)[1]
 
 
 def score_clv(spark: SparkSession, cfg: Config, ctx: RunContext) -> DataFrame:
@@ -163,7 +148,7 @@ def train_recs(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, f
     metrics["lift_map_at_k"] = metrics["als_map_at_k"] - metrics["popular_map_at_k"]
     final_df = recs.interactions(sales_df, lines_df, web_df, EPOCH, end, settings.weights).persist()
     model = recs.train_als(final_df, settings)
-    versions = input_versions(lake, ["silver.orders", "silver.order_lines", "silver.web_events"])
+    versions = tracking.input_versions(lake, ["silver.orders", "silver.order_lines", "silver.web_events"])
     params = {**dataclasses.asdict(settings), "as_of": as_of, "split": split}
     comparable = same_validation(cfg, "crm_recs", params, versions)
     if comparable is not None:
@@ -175,7 +160,7 @@ def train_recs(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, f
         final_df.withColumn("run_id", F.lit(run.info.run_id)), RECS_INTERACTIONS, partition_by=["run_id"],
         replace_where=f"run_id = '{run.info.run_id}'")
     version = tracking.register(cfg, uri, "crm_recs")
-    outcome = promote_if_configured(cfg, "crm_recs")
+    outcome = tracking.promote_if_configured(cfg, "crm_recs")
     log.info("crm_recs version %d: MAP@%d ALS %.4f vs popularity %.4f; %s", version, settings.k,
              metrics["als_map_at_k"], metrics["popular_map_at_k"], outcome)
     for frame in (sales_df, train_df, final_df):
@@ -255,7 +240,7 @@ def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, 
     if tracking.alias_version(cfg, "crm_churn", tracking.CHAMPION) is not None:
         old = churn.evaluate_churn(tracking.load_spark_model(cfg, "crm_churn"), datasets["valid"])
         metrics |= {f"champion_{k}": v for k, v in old.items() if v is not None}
-    versions = input_versions(lake, ["silver.orders", "silver.order_lines", "silver.web_events",
+    versions = tracking.input_versions(lake, ["silver.orders", "silver.order_lines", "silver.web_events",
                                      "silver.email_events", "silver.support_tickets", "silver.customers"])
     params = {"model": result.name, **result.params, "as_of": as_of, "train_as_of": train_as_of,
               "valid_as_of": valid_as_of, "horizon_days": horizon, "label": "purchases",
@@ -268,7 +253,7 @@ def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, 
         uri = tracking.log_spark_model(cfg, result.model,
                                        signature=pyfunc.churn_signature(FEATURE_COLUMNS, counts))
     version = tracking.register(cfg, uri, "crm_churn")
-    outcome = promote_if_configured(cfg, "crm_churn")
+    outcome = tracking.promote_if_configured(cfg, "crm_churn")
     log.info("crm_churn version %d (%s): out-of-time ROC-AUC %.4f, PR-AUC %.4f, top-decile lift %.2f; %s",
              version, result.name, metrics.get("roc_auc", float("nan")), metrics.get("pr_auc", float("nan")),
              metrics.get("lift_top_decile", float("nan")), outcome)
