@@ -48,7 +48,8 @@ def run_blocks(blocks: list[tuple[str, str]], lake_folder: Path) -> None:
     working directory, made to look like the project folder; fails with the block's output."""
     for name in ("conf", ".cache", ".ivy"):
         link = lake_folder / name
-        if not link.exists():
+        # A fresh clone may have no .ivy/ yet; a dangling link would break copies of this folder.
+        if (PROJECT / name).exists() and not link.is_symlink() and not link.exists():
             link.symlink_to(PROJECT / name, target_is_directory=True)
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
     env.pop("CRM_SPARK_CONF_DIR", None)

@@ -63,7 +63,7 @@ def test_a_moved_demo_lake_runs_every_stage_and_loads_every_model(demo_lake, spa
     cfg, _, _ = demo_lake
     extra = [f"generate.persons={DEMO_PERSONS}", f"generate.seed={DEMO_SEED}"]
     first = tmp_path_factory.mktemp("first") / "project"
-    shutil.copytree(Path(cfg.lake.root).parent, first)
+    shutil.copytree(Path(cfg.lake.root).parent, first, symlinks=True)
     first_cfg = make_config(first, extra)
     for source in (s for s in load_sources(first_cfg) if s.spec.format != "jdbc"):
         checkpoints.follow_source_folder(spark, checkpoint_of(first_cfg, source), source.path)
