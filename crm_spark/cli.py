@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_force_as_of(run)
 
     ingest = commands.add_parser("ingest", help="ingest new landing files and JDBC rows into bronze")
-    ingest.add_argument("--source", help="only this source (a name in conf/sources.yml)")
+    ingest.add_argument("--source", help="only this source (a name under sources: of the configuration)")
     ingest.add_argument("--continuous", action="store_true",
                         help="keep running; pick up new files every ingest.trigger_seconds "
                              "until Ctrl-C / SIGTERM")
@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     silver.add_argument("--rebuild", action="store_true",
                         help="rebuild silver from all of bronze, so changed silver settings apply "
                              "to rows already written")
-    silver.add_argument("--source", help="with --rebuild: only the rows of this source (a name in "
-                                         "conf/sources.yml)")
+    silver.add_argument("--source", help="with --rebuild: only the rows of this source (a name "
+                                         "under sources: of the configuration)")
     resolve = commands.add_parser("resolve", help="link contacts into customers with stable ids, "
                                                   "build the golden record, key the facts")
     resolve.add_argument("--retrain", action="store_true",
@@ -140,7 +140,29 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("--latest", action="store_true",
                          help="print the latest recorded results instead of evaluating")
     commands.add_parser("setup", help="pre-fetch the Delta JARs and configured packages with mvn")
+    add_onboarding_commands(commands)
     return parser
+
+
+def add_onboarding_commands(commands) -> None:
+    from crm_spark.onboard import check, inspect
+
+    init = commands.add_parser("init", help="propose source declarations (YAML) for your own "
+                                            "CSV, JSON-lines or Parquet exports")
+    init.add_argument("--from", dest="from_files", nargs="+", required=True, metavar="FILE",
+                      help="the export files to inspect (.csv, .csv.gz, .json, .jsonl, .parquet)")
+    init.add_argument("--out", default="my.yml", help="the YAML file to write (default: my.yml)")
+    init.add_argument("--sample-rows", type=int, default=inspect.DEFAULT_MAX_ROWS,
+                      help=f"rows read per file to infer types (default: {inspect.DEFAULT_MAX_ROWS:,})")
+    init.add_argument("--force", action="store_true", help="replace an existing --out file")
+    checker = commands.add_parser("check-config", help="check every source against sample rows of "
+                                                       "its files and print what ingest would "
+                                                       "quarantine and why; writes nothing")
+    checker.add_argument("--rows", type=int, default=check.DEFAULT_ROWS,
+                         help=f"sample rows per file (default: {check.DEFAULT_ROWS:,})")
+    checker.add_argument("--files", type=int, default=check.DEFAULT_FILES,
+                         help=f"files sampled per source (default: {check.DEFAULT_FILES})")
+    checker.add_argument("--source", help="only this source")
 
 
 def add_force_as_of(parser: argparse.ArgumentParser) -> None:
@@ -304,7 +326,8 @@ def cmd_run(args, cfg: Config) -> int:
     spark = _session(cfg)
     ctx = new_context(args, cfg)
     reports = []
-    if pipeline.landing_is_empty(spark, cfg):
+    # only the demo's sources read the generated files; a user's run never generates them (D66)
+    if cfg.demo_sources and pipeline.landing_is_empty(spark, cfg):
         if not cfg.run.generate_demo_if_empty:
             raise CrmSparkError(f"{cfg.lake.landing} holds no files and "
                                 "run.generate_demo_if_empty is false; nothing to run")
@@ -314,7 +337,7 @@ def cmd_run(args, cfg: Config) -> int:
         rows = pipeline.generate_demo(spark, cfg)
         reports.append(pipeline.StageReport("generate", time.perf_counter() - start,
                                             {f"landing/{k}": v for k, v in rows.items()}))
-    reports += pipeline.run_stages(spark, cfg, ctx, pipeline.stages())
+    reports += pipeline.run_stages(spark, cfg, ctx, pipeline.stages(), skip_without_input=True)
     print(pipeline.format_summary(reports))
     write_report(spark, cfg)
     return 0
@@ -408,7 +431,7 @@ def cmd_train(args, cfg: Config) -> int:
 
     def build(spark, cfg, ctx):
         result.update(train.train(spark, cfg, ctx, args.model))
-        return {f"model {args.model} version": int(result["version"])}
+        return train.stage_counts(args.model, result)
 
     _run_stage_as("train", build, spark, cfg, new_context(args, cfg))
     for name, value in result.items():
@@ -636,6 +659,40 @@ def cmd_setup(args, cfg: Config) -> int:
     return 0
 
 
+def cmd_init(args, cfg: Config) -> int:
+    from pathlib import Path
+
+    from crm_spark.onboard import inspect, propose, render
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise CrmSparkError(f"{out} exists; pass --force to replace it")
+    if args.sample_rows < 1:
+        raise CrmSparkError("--sample-rows must be at least 1")
+    samples = [inspect.inspect_file(path, args.sample_rows) for path in args.from_files]
+    proposal = propose.propose(samples)
+    command = " ".join(["crm-spark init --from", *args.from_files, "--out", args.out])
+    out.write_text(render.to_yaml(proposal, command), encoding="utf-8")
+    print("\n".join(render.summary(proposal, args.out)))
+    return 0
+
+
+def cmd_check_config(args, cfg: Config) -> int:
+    from crm_spark.onboard import check
+    from crm_spark.sources.registry import load_sources
+
+    if args.rows < 1 or args.files < 1:
+        raise CrmSparkError("--rows and --files must be at least 1")
+    load_sources(cfg, args.source)  # configuration errors before Spark starts
+    checks = check.check_config(_session(cfg), cfg, args.rows, args.files, args.source)
+    print("\n".join(check.format_checks(checks, cfg.ingest.warn_quarantine_share)))
+    unchecked = [c.source for c in checks if c.problem]
+    if unchecked:
+        raise CrmSparkError(f"{len(unchecked)} source(s) could not be checked: {', '.join(unchecked)}")
+    print(f"check-config: {len(checks)} source(s) checked; nothing was written")
+    return 0
+
+
 COMMANDS = {
     "generate": cmd_generate,
     "run": cmd_run,
@@ -658,6 +715,8 @@ COMMANDS = {
     "pii-scan": cmd_pii_scan,
     "export-audience": cmd_export_audience,
     "export": cmd_export,
+    "init": cmd_init,
+    "check-config": cmd_check_config,
 }
 
 

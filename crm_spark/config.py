@@ -1,7 +1,9 @@
 """Configuration: YAML files merged in order, validated strictly into frozen dataclasses.
 
 Merge order (later wins): ``conf/base.yml``, the environment overlay ``conf/<env>.yml``,
-``conf/sources.yml``, ``conf/quality.yml``, every ``--conf FILE``, then every ``--set key=value``.
+``conf/sources.yml`` (the demo's sources: only when no ``--conf`` file declares sources),
+``conf/quality.yml``, every ``--conf FILE``, then every ``--set key=value``. A relative path set
+in a ``--conf`` file is read against that file's folder (D66, D67).
 Each leaf value remembers the file that set it, so an error names both the key and the file.
 
 Secrets never live in YAML: a key named like a secret (``password``, ``secret``, ``token``)
@@ -46,6 +48,13 @@ JDBC_URL_PASSWORD = re.compile(
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 OVERLAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 NOT_OVERLAYS = ("base", "sources", "quality")   # the other YAML files of the conf folder
+DEMO_SOURCES = "sources.yml"   # the demo's sources: merged only when no --conf file declares sources
+# keys holding a path: relative values in a --conf file are read against the file's folder (D67)
+PATH_KEYS = ("lake.root", "lake.landing", "lake.truth", "lake.checkpoints", "spark.ivy_dir",
+             "spark.jars_dir", "mlflow.tracking_uri", "mlflow.artifact_location", "report.out")
+CACHE_KEYS = ("spark.ivy_dir", "spark.jars_dir")   # the project's JAR cache, shared by every run
+SQLITE_PREFIX = "sqlite:///"   # followed by a relative path; sqlite://// is an absolute one
+URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 MASTER_PATTERN = re.compile(
     r"^(local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?|spark://[^\s/]+(:[0-9]+)?(,[^\s/]+)*|yarn"
     r"|k8s://\S+)$"
@@ -525,11 +534,22 @@ class Config:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     files: tuple[str, ...] = ()
     digest: str = ""
+    # the demo's sources (conf/sources.yml) are in use: no --conf file declared sources (D66)
+    demo_sources: bool = False
 
 
 def default_conf_dir() -> Path:
-    """Where ``base.yml`` and friends live: ``$CRM_SPARK_CONF_DIR`` or ``./conf``."""
-    return Path(os.environ.get("CRM_SPARK_CONF_DIR", "conf"))
+    """Where ``base.yml`` and friends live: ``$CRM_SPARK_CONF_DIR``; else ``./conf`` when it holds
+    base.yml; else the ``conf/`` of the project crm_spark is installed from (a source checkout or
+    an editable install, wherever the command runs; an installed wheel has none) (D67)."""
+    named = os.environ.get("CRM_SPARK_CONF_DIR")
+    if named:
+        return Path(named)
+    here = Path("conf")
+    project = Path(__file__).resolve().parents[1] / "conf"
+    if not (here / "base.yml").is_file() and (project / "base.yml").is_file():
+        return project
+    return here
 
 
 def load_config(
@@ -559,33 +579,91 @@ def load_config(
     base = conf_dir / "base.yml"
     if not base.is_file():
         raise ConfigError(
-            f"{base}: not found; run from the project folder or set CRM_SPARK_CONF_DIR"
+            f"{base}: not found; run from a project folder holding conf/, or set CRM_SPARK_CONF_DIR "
+            "to a copy of the project's conf/ (an installed wheel carries none)"
         )
     _check_environment(conf_dir, env, "--env" if given_env else "CRM_SPARK_ENV" if env_var else None)
-    files = [base]
-    for optional in (conf_dir / f"{env}.yml", conf_dir / "sources.yml", conf_dir / "quality.yml"):
-        if optional.is_file():
-            files.append(optional)
+    user_files = []
     for extra in conf_files:
         extra = Path(extra)
         if not extra.is_file():
             raise ConfigError(f"{extra}: configuration file not found")
-        files.append(extra)
+        user_files.append((extra, _read_yaml(extra)))
+    demo_sources = conf_dir / DEMO_SOURCES
+    use_demo = demo_sources.is_file() and not any(_declares_sources(data) for _, data in user_files)
+    files = [base]
+    for optional in (conf_dir / f"{env}.yml", demo_sources if use_demo else None, conf_dir / "quality.yml"):
+        if optional is not None and optional.is_file():
+            files.append(optional)
 
     merged: dict[str, Any] = {}
     origins: dict[str, str] = {}
     for path in files:
         _merge(merged, _read_yaml(path), str(path), origins, ())
+    for path, data in user_files:
+        _merge(merged, data, str(path), origins, ())
     for override in overrides:
         key, value = _parse_override(override)
         _merge(merged, _nest(key.split("."), value), SET_ORIGIN, origins, ())
 
     _reject_literal_secrets(merged, origins, ())
-    sections = {k: v for k, v in merged.items()}
+    _drop_undeclared_disabled_sources(merged)
     digest = hashlib.sha256(json.dumps(merged, sort_keys=True, default=str).encode()).hexdigest()
-    sections["files"] = [str(p) for p in files]
+    _anchor_relative_paths(merged, origins, {str(p) for p, _ in user_files}, conf_dir)
+    sections = {k: v for k, v in merged.items()}
+    sections["files"] = [str(p) for p in (*files, *(p for p, _ in user_files))]
     sections["digest"] = digest[:16]
+    sections["demo_sources"] = use_demo
     return _build(Config, sections, (), origins)
+
+
+def _declares_sources(data: dict[str, Any]) -> bool:
+    """A file declares sources of its own when one of its sources names an entity; entries that
+    only tune a demo source (``enabled: false``, another location) do not count."""
+    sources = data.get("sources")
+    return isinstance(sources, dict) and any(isinstance(s, dict) and "entity" in s for s in sources.values())
+
+
+def _drop_undeclared_disabled_sources(merged: dict[str, Any]) -> None:
+    """``sources.NAME.enabled: false`` for a source nobody declares switches off nothing: a
+    configuration that disabled the demo's sources one by one keeps working without them."""
+    sources = merged.get("sources")
+    if isinstance(sources, dict):
+        for name in [n for n, s in sources.items() if isinstance(s, dict) and s == {"enabled": False}]:
+            del sources[name]
+
+
+def _anchor_relative_paths(merged: dict[str, Any], origins: dict[str, str], user_files: set[str],
+                           conf_dir: Path) -> None:
+    """Read a relative path against the folder of the --conf file that set it; the JAR cache of
+    the project's own files against the project folder (the conf folder's parent). Paths of the
+    conf folder's other keys and of --set stay relative to the working folder (D67)."""
+    for key in PATH_KEYS:
+        section, name = key.split(".")
+        value = merged.get(section, {}).get(name) if isinstance(merged.get(section), dict) else None
+        origin = origins.get(key)
+        if not isinstance(value, str) or not value or origin is None:
+            continue
+        if origin in user_files:
+            anchor = Path(origin).parent
+        elif key in CACHE_KEYS and origin != SET_ORIGIN:
+            anchor = conf_dir.parent
+        else:
+            continue
+        merged[section][name] = anchored_path(value, anchor)
+
+
+def anchored_path(value: str, folder: str | Path) -> str:
+    """``value`` read against ``folder`` when it is a relative path (or a ``sqlite:///`` URI with
+    a relative path); absolute paths and other URIs are returned as they are."""
+    prefix = ""
+    if value.startswith(SQLITE_PREFIX):
+        prefix, value = SQLITE_PREFIX, value[len(SQLITE_PREFIX):]
+    elif URI_SCHEME.match(value):
+        return value
+    if value.startswith(("/", "~")):
+        return prefix + value
+    return prefix + os.path.normpath(os.path.join(os.path.abspath(folder), value))
 
 
 def known_environments(conf_dir: Path) -> list[str]:

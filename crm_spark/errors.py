@@ -45,6 +45,10 @@ class TypeConflictError(CrmSparkError):
     """A declared column type conflicts with the type a Delta table already stores."""
 
 
+class ResourceError(CrmSparkError):
+    """The machine refused: memory ran out, the disk is full, a folder may not be written."""
+
+
 # Failures a user can cause, recognised by the Java exception or Delta error class named in the
 # error's text (a py4j or PySpark exception carries the JVM's whole trace as text).
 _CONCURRENT_MARKS = (
@@ -56,6 +60,21 @@ _CONCURRENT_MARKS = (
 _SCHEMA_MARKS = ("DELTA_FAILED_TO_MERGE_FIELDS", "DELTA_FAILED_TO_MERGE_INCOMPATIBLE_TYPES",
                  "DELTA_MERGE_INCOMPATIBLE_DATATYPE", "DELTA_SCHEMA_MISMATCH",
                  "A schema mismatch detected when writing to the Delta table")
+
+# (mark, what to say): out of memory, full disk, no permission, in the JVM or in Python
+_RESOURCE_MARKS = (
+    ("OutOfMemoryError", "Spark ran out of memory ({mark}): raise spark.driver_memory (local "
+     "mode) or the executors' memory, or give the stage more partitions"),
+    ("MemoryError", "Python ran out of memory ({mark}): raise the machine's memory or work on "
+     "fewer rows at once"),
+    ("No space left on device", "the disk is full ({mark}): free space under lake.root, the "
+     "checkpoints and spark.local.dir (Spark's shuffle files), then run again"),
+    ("Disk quota exceeded", "the disk quota is used up ({mark}): free space, then run again"),
+    ("AccessDeniedException", "permission denied ({mark}): the user running crm-spark must be "
+     "able to read the landing folder and write lake.root and mlruns/"),
+    ("Permission denied", "permission denied ({mark}): the user running crm-spark must be able "
+     "to read the landing folder and write lake.root and mlruns/"),
+)
 
 
 def is_concurrent_write(error: BaseException) -> bool:
@@ -90,7 +109,18 @@ def known_failure(error: BaseException) -> CrmSparkError | None:
             f"a column's declared type conflicts with the type its Delta table stores "
             f"({_mark(error, _SCHEMA_MARKS)}); keep the stored type or write a new table "
             "(docs/sources.md, 'Changing a column's type'); -v shows the details")
+    text = _text(error)
+    for mark, message in _RESOURCE_MARKS:
+        if mark in text:
+            return ResourceError(message.format(mark=_resource_detail(text, mark)) + "; -v shows the details")
     return None
+
+
+def _resource_detail(text: str, mark: str) -> str:
+    """The line of ``text`` that names ``mark``, trimmed to the part from the mark's exception
+    on (a path or "Java heap space" tells the user where), at most 160 characters."""
+    line = next(line for line in text.splitlines() if mark in line).strip()
+    return line[max(line.rfind(" ", 0, line.index(mark)) + 1, 0):][:160]
 
 
 def _text(error: BaseException) -> str:

@@ -18,6 +18,11 @@ def exists(spark: SparkSession, uri: str) -> bool:
     return bool(fs.exists(path))
 
 
+def is_file(spark: SparkSession, uri: str) -> bool:
+    fs, path = _fs_and_path(spark, uri)
+    return bool(fs.exists(path) and fs.getFileStatus(path).isFile())
+
+
 def child_dirs(spark: SparkSession, uri: str) -> list[str]:
     """Names of the folders directly under ``uri`` (empty when it does not exist)."""
     fs, path = _fs_and_path(spark, uri)

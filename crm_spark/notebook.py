@@ -48,8 +48,9 @@ class NotebookParams:
     def load_config(self, env: str | None = None) -> Config:
         """The configuration: ``conf/`` of the project, then ``conf_files``, then ``overrides``.
 
-        Relative paths in it (and in ``conf_files``) are relative to the project folder, which
-        the caller makes the working directory (``os.chdir(params.project)``) before using them.
+        Relative paths of the project's conf are relative to the working folder, which the caller
+        makes the project folder (``os.chdir(params.project)``) before using them; those a
+        ``conf_files`` file sets, to that file's folder (D67).
         """
         files = [f if Path(f).is_absolute() else str(self.project / f) for f in self.conf_files]
         return load_config(files, self.overrides, env=env, conf_dir=self.conf_dir)

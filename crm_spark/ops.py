@@ -26,7 +26,7 @@ RUN_COLUMNS = (
     "seconds DOUBLE, as_of DATE, config_digest STRING, input_versions MAP<STRING, BIGINT>, "
     "output_versions MAP<STRING, BIGINT>, rows_written MAP<STRING, BIGINT>"
 )
-SUCCEEDED, FAILED = "succeeded", "failed"
+SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"   # skipped: error says why
 MAX_ERROR_CHARS = 1000
 
 

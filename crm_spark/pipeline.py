@@ -49,6 +49,9 @@ class Stage:
     summary: str
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
+    # tables the stage cannot run without, each with what gives it; `run` skips the stage with
+    # one line naming what is missing (a user's sources may feed only part of the flow)
+    needs: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class StageReport:
     name: str
     seconds: float
     tables: dict[str, int] = field(default_factory=dict)
+    skipped: str | None = None   # why the stage did not run
 
 
 def stages() -> list[Stage]:
@@ -63,21 +67,24 @@ def stages() -> list[Stage]:
     from crm_spark import bronze, gold, identity, scoring, silver
     from crm_spark.models import train
 
+    contacts = ("silver.contacts", "a contact source (entity: contact)")
+    customers = ("silver.customers", "the resolve stage, which needs " + contacts[1])
+    orders = ("silver.orders", "an order source (entity: order or pos_transaction)")
     return [
         # ingest reads landing files and JDBC sources, which have no Delta versions
         Stage("ingest", bronze.build, "landing files and JDBC sources -> bronze", (), ("bronze",)),
         Stage("silver", silver.build, "bronze -> standardised, deduplicated silver tables",
               ("bronze",), ("silver",)),
         Stage("resolve", identity.build, "contacts -> customers, golden record, facts keyed",
-              ("silver",), ("silver",)),
+              ("silver",), ("silver",), (contacts,)),
         Stage("gold", gold.build, "silver -> customer 360, RFM, cohorts, KPIs, attribution, journeys",
-              ("silver",), ("gold",)),
+              ("silver",), ("gold",), (orders, customers)),
         Stage("features", train.build_features, "point-in-time customer features",
-              ("silver",), ("features",)),
+              ("silver",), ("features",), (orders, customers)),
         Stage("train", train.train_all, "churn, CLV and recommendation models -> MLflow registry",
-              ("silver", "features"), ("features",)),
+              ("silver", "features"), ("features",), (orders, customers)),
         Stage("score", scoring.build, "champion models -> churn and CLV scores, recommendations",
-              ("silver", "features", "gold"), ("gold",)),
+              ("silver", "features", "gold"), ("gold",), (orders, customers)),
     ]
 
 
@@ -93,11 +100,13 @@ def landing_is_empty(spark: SparkSession, cfg: Config) -> bool:
 
 
 def run_stages(spark: SparkSession, cfg: Config, ctx: RunContext,
-               selected: Sequence[Stage]) -> list[StageReport]:
+               selected: Sequence[Stage], skip_without_input: bool = False) -> list[StageReport]:
     """Run stages in order, timing each. After a stage, the expectations declared on the tables
     it wrote are evaluated (``quality.results``) and the stage's record is appended to
     ``ops.runs``. A failing stage, or a failing ``fail`` expectation, is recorded as failed and
-    its error propagates: the run stops before the next stage.
+    its error propagates: the run stops before the next stage. With ``skip_without_input``, a
+    stage a table of whose ``needs`` does not exist is skipped: one log line names what it would
+    need, and ``ops.runs`` records it as skipped with that reason (D68).
 
     Raises:
         DataQualityError: a ``fail`` expectation on a table the stage wrote does not hold.
@@ -108,6 +117,14 @@ def run_stages(spark: SparkSession, cfg: Config, ctx: RunContext,
     lake = Lake(spark, cfg.lake.root, cfg.lake.table_properties)
     reports = []
     for stage in selected:
+        missing = [what for table, what in stage.needs if not lake.exists(table)]
+        if skip_without_input and missing:
+            reason = f"needs {' and '.join(missing)}"
+            log.info("stage %s skipped: it %s", stage.name, reason)
+            skipped = ops.StageRun(stage.name, ops.SKIPPED, ctx.now(), 0.0, error=reason)
+            ops.record_run(lake, cfg, ctx, skipped)
+            reports.append(StageReport(stage.name, 0.0, skipped=reason))
+            continue
         log.info("stage %s: %s", stage.name, stage.summary)
         before = lake.log_versions(dict.fromkeys((*stage.reads, *stage.writes)))
         inputs = {t: v for t, v in before.items() if t.split(".")[0] in stage.reads}
@@ -145,7 +162,9 @@ def format_summary(reports: Sequence[StageReport]) -> str:
     """A short table: stage, table, rows written, seconds."""
     lines = [f"{'stage':<10} {'table':<34} {'rows':>12} {'seconds':>8}"]
     for report in reports:
-        if not report.tables:
+        if report.skipped:
+            lines.append(f"{report.name:<10} {'(skipped: ' + report.skipped + ')'}")
+        elif not report.tables:
             lines.append(f"{report.name:<10} {'(nothing new)':<34} {'':>12} {report.seconds:>8.1f}")
         for i, (table, rows) in enumerate(sorted(report.tables.items())):
             seconds = f"{report.seconds:.1f}" if i == 0 else ""

@@ -96,3 +96,14 @@ def demo_lake(spark, tmp_path_factory):
     ctx = pipeline.RunContext("demo", dt.datetime(2025, 1, 1, tzinfo=dt.UTC), cfg.generate.end_date)
     reports = pipeline.run_stages(spark, cfg, ctx, pipeline.stages())
     return cfg, Lake(spark, cfg.lake.root), reports
+
+
+@pytest.fixture(scope="session")
+def own_data_retail(tmp_path_factory):
+    """The README's "Your own data" commands run once, as printed, on the Online Retail export
+    (tests/support/own_data.py); tests/gold/test_online_retail.py checks the lake they wrote."""
+    from tests.support.own_data import run_readme_commands
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data not present")
+    return run_readme_commands(tmp_path_factory.mktemp("own_data"))

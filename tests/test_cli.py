@@ -1,14 +1,16 @@
 """The command line as a user meets it: one-line errors, exit codes, no tracebacks."""
 
+import os
 import subprocess
 import sys
 
 from tests.conftest import PROJECT
 
 
-def crm_spark(*args, cwd=PROJECT):
+def crm_spark(*args, cwd=PROJECT, env=None):
     return subprocess.run([sys.executable, "-m", "crm_spark.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def assert_one_line_error(result, expected):
@@ -32,8 +34,9 @@ def test_misspelt_key_in_yaml_fails_in_one_line(tmp_path):
 
 
 def test_missing_base_config_says_where_to_run(tmp_path):
-    result = crm_spark("tables", cwd=tmp_path)
-    assert_one_line_error(result, "conf/base.yml: not found")
+    # from any other folder the project's conf is found (D67); a named folder without it is not
+    result = crm_spark("tables", cwd=tmp_path, env={"CRM_SPARK_CONF_DIR": str(tmp_path / "conf")})
+    assert_one_line_error(result, f"{tmp_path}/conf/base.yml: not found")
 
 
 def test_unknown_command_is_rejected():

@@ -108,6 +108,11 @@ def _lines(files_df: DataFrame, source: Source) -> DataFrame:
     return text.with_decoded_lines(lines.withColumnRenamed("value", "line"), source.spec.encoding)
 
 
+def read_lines(spark: SparkSession, source: Source, paths: list[str]) -> DataFrame:
+    """The lines (parquet: rows) of ``paths`` as a batch of the source's query holds them."""
+    return _lines(_read_files(spark, source, paths), source)
+
+
 def _read_files(spark: SparkSession, source: Source, batch_files: list[str]) -> DataFrame:
     """The batch's ``batch_files`` read again as the file source reads them, for a batch that
     sets files aside: a filter on the file name does not keep Spark from opening a file."""
@@ -130,18 +135,38 @@ def _write_files(lake: Lake, cfg: Config, source: Source, ctx: RunContext, lines
     Raises:
         UnreadableFile: a CSV file's first lines cannot be read.
     """
+    batch, check, extra = batch_checker(source, lines, batch_files)
+    log.info("bronze.%s batch %d: %d file(s)", source.name, batch_id, len(batch_files))
+    kept_extra = extra if source.spec.allow_evolution else []
+
+    suppressor = suppression.suppressor(lake, source, cfg)
+    result = write_batch(lake, source.name, check, batch_id, batch, len(batch_files), ctx.now(),
+                         ctx.run_id, new_columns=tuple(extra), merge_schema=bool(kept_extra),
+                         suppressor=suppressor, warn_share=cfg.ingest.warn_quarantine_share)
+    suppression.recheck_batch(lake, cfg, source, suppressor, batch_id)
+    return result
+
+
+def batch_checker(source: Source, lines: DataFrame, batch_files: list[str]):
+    """How ingest checks the lines of ``batch_files``: the batch's input, the function that
+    types its lines and gives each its reason (:func:`crm_spark.bronze.parse.check_rows`), and
+    the undeclared columns found before the parse. ``crm-spark check-config`` checks sample
+    lines with the same function.
+
+    Raises:
+        UnreadableFile: a CSV file's first lines cannot be read.
+    """
     spark = lines.sparkSession
     if source.spec.format == "parquet":
         batch, extra, rows_of = BatchInput(lines, F.lit(True)), [], _parquet_rows
     elif source.spec.format == "csv":
         layouts = _csv_layouts(spark, source, batch_files)
         extra = _csv_extra(source, layouts)
-        batch = BatchInput(lines, _csv_record(source))
+        batch = BatchInput(lines, _csv_record(source, {header[0] for header in layouts}))
         rows_of = partial(_csv_rows, layouts=layouts, extra=extra)
     else:
         batch, extra = _json_input(lines, source)
         rows_of = partial(_json_rows, extra=extra)
-    log.info("bronze.%s batch %d: %d file(s)", source.name, batch_id, len(batch_files))
     kept_extra = extra if source.spec.allow_evolution else []
 
     def check(lines_df: DataFrame) -> DataFrame:
@@ -152,12 +177,7 @@ def _write_files(lake: Lake, cfg: Config, source: Source, ctx: RunContext, lines
         checked = parse.check_rows(parsed, source, error, extra=kept_extra)
         return text.only_undecodable_reason(checked, source.spec.encoding)
 
-    suppressor = suppression.suppressor(lake, source, cfg)
-    result = write_batch(lake, source.name, check, batch_id, batch, len(batch_files), ctx.now(),
-                         ctx.run_id, new_columns=tuple(extra), merge_schema=bool(kept_extra),
-                         suppressor=suppressor, warn_share=cfg.ingest.warn_quarantine_share)
-    suppression.recheck_batch(lake, cfg, source, suppressor, batch_id)
-    return result
+    return batch, check, extra
 
 
 def _batch_files(spark: SparkSession, checkpoint: str, batch_id: int) -> list[str] | None:
@@ -185,10 +205,11 @@ def _has_header(source: Source) -> bool:
     return source.spec.options.get("header", "true").lower() == "true"
 
 
-def _csv_record(source: Source) -> Column:
-    """True for a line that holds a record: not blank, not a header."""
+def _csv_record(source: Source, first_names: set[str]) -> Column:
+    """True for a line that holds a record: not blank, not a header (``first_names``: the first
+    names of the batch's headers)."""
     not_blank = F.trim("line") != ""
-    return not_blank & ~parse.csv_header_filter(source) if _has_header(source) else not_blank
+    return not_blank & ~parse.csv_header_filter(source, first_names) if _has_header(source) else not_blank
 
 
 def _csv_layouts(spark: SparkSession, source: Source,

@@ -16,23 +16,31 @@ from crm_spark.sources.registry import Source
 QUOTED_FIELD = r'"([^"]|"")*"'
 
 
-def csv_header_filter(source: Source) -> Column:
-    """True for a header line: its first field is the first declared column's name.
+def csv_header_filter(source: Source, first_names: set[str] = frozenset()) -> Column:
+    """True for a header line: its first field is the first declared column's name, or the
+    first name of a header found in the batch's files (``first_names``: a file may order its
+    columns differently).
 
     The text source carries no line numbers, so a header is recognised by content; a data row
     never holds a column name in its key field.
     """
     delimiter = source.spec.options.get("delimiter", ",")
-    name = source.columns[0].name
+    names = sorted({source.columns[0].name, *first_names})
     first = F.translate(F.substring_index(F.col("line"), delimiter, 1), '"', "")
     # contains() first: a byte search that rules out nearly every data line cheaply
-    return F.col("line").contains(name) & (F.trim(first) == F.lit(name))
+    contains = F.col("line").contains(names[0])
+    for name in names[1:]:
+        contains = contains | F.col("line").contains(name)
+    return contains & F.trim(first).isin(names)
 
 
 def is_csv_header(line: str, source: Source) -> bool:
-    """:func:`csv_header_filter` for one line read on the driver."""
+    """True for a header line read on the driver: its first field is the first declared
+    column's name, or most of its fields are declared names (the columns in another order)."""
     delimiter = source.spec.options.get("delimiter", ",")
-    return line.split(delimiter, 1)[0].replace('"', "").strip(" ") == source.columns[0].name
+    fields = [f.replace('"', "").strip(" \r\ufeff") for f in line.split(delimiter)]
+    declared = set(source.column_names)
+    return fields[0] == source.columns[0].name or 2 * sum(f in declared for f in fields) > len(fields)
 
 
 def parse_csv(lines_df: DataFrame, source: Source, layouts: dict[tuple[str, ...], list[str]],

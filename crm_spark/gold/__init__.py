@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -43,6 +43,10 @@ class GoldInputs:
     spark: SparkSession
     tables: dict[str, DataFrame]
     as_of: dt.date
+    # the silver inputs no source has fed (read as empty frames)
+    missing: frozenset[str] = frozenset()
+    # rows left out by a rule, per "<table> <rule>": logged by the step, recorded in ops.runs
+    excluded: dict[str, int] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> DataFrame:
         return self.tables[name]
@@ -163,13 +167,11 @@ def snapshot_tables(lake: Lake) -> list[str]:
 def read_inputs(spark: SparkSession, lake: Lake, cfg: Config, as_of: dt.date) -> GoldInputs:
     """Every silver input; a missing table is read as an empty frame of its contract so
     tables that need it come out empty instead of failing (e.g. no web data)."""
-    from crm_spark.silver import empty_table
+    from crm_spark.silver import read_table
 
-    tables = {}
-    for name in SILVER_INPUTS:
-        table = f"silver.{name}"
-        tables[name] = lake.read(table) if lake.exists(table) else empty_table(spark, table, cfg)
-    return GoldInputs(spark, tables, as_of)
+    tables = {name: read_table(lake, cfg, f"silver.{name}") for name in SILVER_INPUTS}
+    missing = frozenset(name for name in SILVER_INPUTS if not lake.exists(f"silver.{name}"))
+    return GoldInputs(spark, tables, as_of, missing)
 
 
 def steps() -> list[tuple[str, Callable[[GoldInputs, Config], DataFrame]]]:
@@ -182,7 +184,8 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
     """Compute every gold table for the run's ``as_of`` and replace that snapshot.
 
     Returns:
-        Rows written per gold table.
+        Rows written per gold table, and the rows a step left out by a rule
+        (``gold.<table> excluded: <rule>``; only rules that left rows out).
     """
     lake = Lake(spark, cfg.lake.root, cfg.lake.table_properties)
     as_of = resolve_as_of(lake, ctx)
@@ -204,4 +207,4 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
     for name, _ in steps():
         if name in inputs.tables:
             inputs.tables[name].unpersist()
-    return written
+    return written | inputs.excluded

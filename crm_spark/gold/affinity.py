@@ -25,9 +25,11 @@ from crm_spark.gold.sales import order_revenue
 
 log = logging.getLogger(__name__)
 
+MAX_ITEMS_PER_BASKET = 50
+
 
 def baskets_of(lines_df: DataFrame, orders_df: DataFrame, as_of: dt.date,
-               max_items_per_basket: int = 50) -> DataFrame:
+               max_items_per_basket: int = MAX_ITEMS_PER_BASKET) -> DataFrame:
     """One basket per purchase up to ``as_of`` (module doc).
 
     Args:
@@ -40,6 +42,12 @@ def baskets_of(lines_df: DataFrame, orders_df: DataFrame, as_of: dt.date,
         ``channel, order_id, items`` (ARRAY<STRING>, distinct skus, sorted); purchases without a
         positive line have no basket.
     """
+    return (all_baskets(lines_df, orders_df, as_of).filter(F.size("items") <= int(max_items_per_basket))
+            .select("channel", "order_id", "items"))
+
+
+def all_baskets(lines_df: DataFrame, orders_df: DataFrame, as_of: dt.date) -> DataFrame:
+    """:func:`baskets_of` without the size limit."""
     purchases_df = order_revenue(orders_df, lines_df, as_of).filter(F.col("is_purchase")).select(
         "channel", "order_id")
     bought_df = lines_df.filter((F.col("quantity") > 0) & F.col("sku").isNotNull()).select(
@@ -48,9 +56,14 @@ def baskets_of(lines_df: DataFrame, orders_df: DataFrame, as_of: dt.date,
         bought_df.alias("l").join(purchases_df.alias("p"), on=["channel", "order_id"], how="left_semi")
         .groupBy("channel", "order_id")
         .agg(F.array_sort(F.collect_set("sku")).alias("items"))
-        .filter(F.size("items") <= int(max_items_per_basket))
-        .select("channel", "order_id", "items")
     )
+
+
+def oversized_baskets(lines_df: DataFrame, orders_df: DataFrame, as_of: dt.date,
+                      max_items_per_basket: int = MAX_ITEMS_PER_BASKET) -> int:
+    """How many baskets :func:`baskets_of` leaves out for holding more than
+    ``max_items_per_basket`` skus (a Spark job)."""
+    return all_baskets(lines_df, orders_df, as_of).filter(F.size("items") > int(max_items_per_basket)).count()
 
 
 def association_rules(baskets_df: DataFrame, min_support: float = 0.01,
@@ -113,7 +126,7 @@ def with_product_names(rules_df: DataFrame, products_df: DataFrame) -> DataFrame
 
 def product_affinity(lines_df: DataFrame, orders_df: DataFrame, products_df: DataFrame, as_of: dt.date,
                      min_support: float = 0.01, min_confidence: float = 0.1,
-                     max_items_per_basket: int = 50, min_baskets: int = 0) -> DataFrame:
+                     max_items_per_basket: int = MAX_ITEMS_PER_BASKET, min_baskets: int = 0) -> DataFrame:
     """gold.product_affinity: association rules between products bought together.
 
     Args:

@@ -16,6 +16,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 MONEY = "decimal(18,2)"
+# what the customer tables and models leave out of the sales, with why (D62)
+GUEST_ORDERS = "orders without a customer"
+GUEST_ORDERS_WHY = "guest checkouts, or a customer_ref that no contact source holds"
+NO_PURCHASE = "customers without a purchase"
+NO_PURCHASE_WHY = "every order of theirs has revenue <= 0 (zero-valued or cancelled)"
 SECONDS_PER_DAY = 86_400
 
 
@@ -82,3 +87,22 @@ def order_revenue(orders_df: DataFrame, lines_df: DataFrame, as_of: dt.date) -> 
         revenue.alias("revenue"),
         (revenue > 0).alias("is_purchase"),
     )
+
+
+def customer_exclusions(sales_df: DataFrame, as_of: dt.date) -> tuple[int, int]:
+    """What the customer tables leave out of ``sales_df`` up to ``as_of`` (one Spark job).
+
+    Args:
+        sales_df: ``order_revenue`` output; requires ``customer_id, order_date, is_purchase``.
+
+    Returns:
+        (orders without ``customer_id`` — guests, or a ``customer_ref`` no contact holds —,
+        customers whose every order has revenue <= 0: they have orders but no purchase).
+    """
+    per_customer_df = filter_as_of(sales_df, as_of).groupBy("customer_id").agg(
+        F.count(F.lit(1)).alias("orders"), F.max("is_purchase").alias("has_purchase"))
+    row = per_customer_df.agg(
+        F.sum(F.when(F.col("customer_id").isNull(), F.col("orders"))).alias("guest_orders"),
+        F.count(F.when(F.col("customer_id").isNotNull() & ~F.col("has_purchase"), 1)).alias("no_purchase"),
+    ).first()
+    return int(row["guest_orders"] or 0), int(row["no_purchase"] or 0)

@@ -23,6 +23,7 @@ from crm_spark.gold import (
 )
 from crm_spark.privacy import pii
 from crm_spark.privacy.hashing import hash_key
+from crm_spark.quality.exclusions import excluded
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,14 @@ def sales_step(inputs, cfg: Config) -> DataFrame:
 
 
 def rfm_step(inputs, cfg: Config) -> DataFrame:
+    """gold.rfm; says how many orders (guests) and customers (no purchase) the customer tables
+    leave out."""
     segment_map = dict(cfg.gold.rfm_segments) or rfm.DEFAULT_SEGMENTS
+    guest_orders, no_purchase = sales.customer_exclusions(inputs["sales"], inputs.as_of)
+    inputs.excluded |= excluded("gold.rfm", sales.GUEST_ORDERS, guest_orders, sales.GUEST_ORDERS_WHY
+                                + "; they count in gold.sales and the KPIs' revenue, not in RFM, cohorts "
+                                "or customer 360")
+    inputs.excluded |= excluded("gold.rfm", sales.NO_PURCHASE, no_purchase, sales.NO_PURCHASE_WHY)
     return rfm.rfm(inputs["sales"], inputs.as_of, segment_map)
 
 
@@ -51,7 +59,19 @@ def kpi_monthly_step(inputs, cfg: Config) -> DataFrame:
     return kpis.kpi_monthly(inputs["sales"], inputs.as_of, cfg.gold.churn_window_days, inputs["campaigns"])
 
 
+def note_unfed(inputs, table: str, sources: tuple[str, ...], needs: str) -> None:
+    """One line when no source feeds any of ``sources`` (silver tables): ``table`` is written
+    empty, so its readers keep its columns, and the line says what would fill it (D68)."""
+    if all(name in inputs.missing for name in sources):
+        log.info("%s written empty: it needs %s", table, needs)
+
+
+WEB_OR_EMAIL = ("web_events", "email_events")
+NEEDS_EVENTS = "web or e-mail events (a web_event or email_event source)"
+
+
 def attribution_step(inputs, cfg: Config) -> DataFrame:
+    note_unfed(inputs, "gold.attribution", WEB_OR_EMAIL, NEEDS_EVENTS)
     touches = attribution.touchpoints_of(inputs["web_events"], inputs["email_events"], inputs["campaigns"])
     conversions = attribution.conversions_of(inputs["orders"], inputs["order_lines"], inputs.as_of)
     settings = attribution.AttributionConfig(lookback_days=cfg.gold.attribution_lookback_days,
@@ -60,25 +80,38 @@ def attribution_step(inputs, cfg: Config) -> DataFrame:
 
 
 def campaign_performance_step(inputs, cfg: Config) -> DataFrame:
+    note_unfed(inputs, "gold.campaign_performance", ("campaigns",), "campaigns (a campaign source)")
     return attribution.campaign_performance(inputs["campaigns"], inputs["email_events"], inputs["web_events"],
                                             inputs["attribution"], inputs.as_of)
 
 
 def journeys_step(inputs, cfg: Config) -> DataFrame:
+    note_unfed(inputs, "gold.journeys", WEB_OR_EMAIL, NEEDS_EVENTS)
     return journeys.journeys(inputs["web_events"], inputs["email_events"], inputs["sales"], inputs.as_of,
                              cfg.gold.attribution_lookback_days, cfg.gold.journey_max_steps)
 
 
 def funnel_step(inputs, cfg: Config) -> DataFrame:
+    note_unfed(inputs, "gold.funnel", ("web_events",), "web events (a web_event source)")
     rfm_segments = inputs["rfm"].select("customer_id", "segment")
     return journeys.funnel(inputs["web_events"], inputs["sales"], inputs.as_of, rfm_segments)
 
 
-def affinity_step(inputs, cfg: Config) -> DataFrame:
+def affinity_step(inputs, cfg: Config) -> DataFrame | None:
+    """gold.product_affinity; skipped, in one line, when no source feeds order lines."""
+    if "order_lines" in inputs.missing:
+        log.info("gold.product_affinity skipped: affinity needs order lines (an order_line or "
+                 "pos_transaction source); no source feeds silver.order_lines")
+        return None
+    oversized = affinity.oversized_baskets(inputs["order_lines"], inputs["orders"], inputs.as_of,
+                                           affinity.MAX_ITEMS_PER_BASKET)
+    rule = f"baskets of more than {affinity.MAX_ITEMS_PER_BASKET} products"
+    inputs.excluded |= excluded("gold.product_affinity", rule, oversized,
+                                "bulk orders say little about what sells together")
     return affinity.product_affinity(
         inputs["order_lines"], inputs["orders"], inputs["products"], inputs.as_of,
         cfg.gold.affinity_min_support, cfg.gold.affinity_min_confidence,
-        min_baskets=cfg.gold.affinity_min_baskets)
+        affinity.MAX_ITEMS_PER_BASKET, min_baskets=cfg.gold.affinity_min_baskets)
 
 
 def segments_step(inputs, cfg: Config) -> DataFrame | None:

@@ -92,17 +92,18 @@ def _checkpoint_dir(spark: SparkSession, path: str):
 
 def _score_pairs(spark: SparkSession, lake: Lake, records_df: DataFrame, cfg: IdentityConfig,
                  ctx: RunContext) -> DataFrame:
-    from splink import Linker, SparkAPI
+    from splink import Linker
 
     scoped = pairs.is_scoped(cfg)
     saved = None if cfg.retrain else load_model(lake)
     rules = [] if saved is not None else [*cfg.prior_rules, *cfg.training_blocking]
-    counts = pairs.pair_counts(records_df, rules, scoped)
-    if counts[()] == 0:
-        log.info("identity: no two records may be paired; nothing to score")
+    counts = pairs.pair_counts(records_df, [*cfg.blocking, *rules], scoped)
+    if counts[()] == 0 or not any(counts[rule] for rule in cfg.blocking):
+        # no candidate pair: a model could score nothing, so none is trained (D72)
+        log.info("identity: no two records agree on a rule of identity.blocking; nothing to score, "
+                 "no matching model trained")
         return spark.createDataFrame([], "record_id_l STRING, record_id_r STRING, match_probability DOUBLE")
-    db_api = SparkAPI(spark_session=spark, break_lineage_method="parquet",
-                      num_partitions_on_repartition=max(2, spark.sparkContext.defaultParallelism))
+    db_api = _spark_api(spark)
     records = db_api.register(records_df.select(*LINK_COLUMNS, pairs.SCOPE))
     if saved is not None:
         log.info("identity: reusing the model trained by run %s", saved["run_id"])
@@ -112,11 +113,35 @@ def _score_pairs(spark: SparkSession, lake: Lake, records_df: DataFrame, cfg: Id
         linker = Linker(records, model)
     else:
         linker = Linker(records, settings(cfg, training.prior(records, cfg, counts, scoped), scoped))
-        training.train(linker, cfg, counts, scoped)
+        training.train(spark, linker, cfg, counts, scoped)
         save_model(lake, linker, ctx)
     predictions = linker.inference.predict(threshold_match_probability=cfg.threshold)
     return predictions.as_spark_dataframe().select(
         "record_id_l", "record_id_r", F.col("match_probability").cast("double"))
+
+
+# Splink's table of agreement-pattern counts, the only input of its EM iterations (with
+# estimate_without_term_frequencies): its Spark backend keeps it as a view, so each iteration
+# grouped every comparison vector again (D73).
+EM_INPUT = "__splink__agreement_pattern_counts"
+
+
+def _spark_api(spark: SparkSession):
+    """Splink's Spark backend (intermediate tables as Parquet, D29), which also writes the EM
+    input :data:`EM_INPUT` once per EM session instead of recomputing it every iteration."""
+    from splink import SparkAPI
+
+    class SparkAPIKeepingEmInput(SparkAPI):
+        def _break_lineage_and_repartition(self, spark_df, templated_name, physical_name):
+            spark_df = super()._break_lineage_and_repartition(spark_df, templated_name, physical_name)
+            if templated_name != EM_INPUT:
+                return spark_df
+            path = f"{self._get_checkpoint_dir_path(spark_df).rstrip('/')}/{physical_name}"
+            spark_df.write.mode("overwrite").parquet(path)
+            return self.spark.read.parquet(path)
+
+    return SparkAPIKeepingEmInput(spark_session=spark, break_lineage_method="parquet",
+                                  num_partitions_on_repartition=max(2, spark.sparkContext.defaultParallelism))
 
 
 def save_model(lake: Lake, linker, ctx: RunContext) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from contextlib import contextmanager
 
 from crm_spark.config import IdentityConfig
 from crm_spark.errors import CrmSparkError
@@ -68,7 +69,25 @@ def prior(records, cfg: IdentityConfig, counts: Mapping[Rule, int], scoped: bool
     return value
 
 
-def train(linker, cfg: IdentityConfig, counts: Mapping[Rule, int], scoped: bool) -> None:
+@contextmanager
+def without_adaptive_execution(spark):
+    """Spark's adaptive query execution off for a block, then back as it was.
+
+    Splink estimates u comparison by comparison, in up to eleven chunk queries each, every one
+    on a small sample: adaptive execution re-plans each query stage as a job of its own, and
+    that planning, not the counting, was the time (D73). The counts are integers, the same
+    under either plan.
+    """
+    key = "spark.sql.adaptive.enabled"
+    previous = spark.conf.get(key)
+    spark.conf.set(key, "false")
+    try:
+        yield
+    finally:
+        spark.conf.set(key, previous)
+
+
+def train(spark, linker, cfg: IdentityConfig, counts: Mapping[Rule, int], scoped: bool) -> None:
     """u from random pairs, then m by EM on each training rule that gives pairs.
 
     Raises:
@@ -84,7 +103,8 @@ def train(linker, cfg: IdentityConfig, counts: Mapping[Rule, int], scoped: bool)
             + ", ".join("+".join(rule) for rule in cfg.training_blocking)
             + ") gives record pairs in this data; add a rule on columns it holds, or set "
               "identity.probabilistic=false")
-    linker.training.estimate_u_using_random_sampling(max_pairs=cfg.max_pairs_for_u, seed=cfg.seed)
+    with without_adaptive_execution(spark):
+        linker.training.estimate_u_using_random_sampling(max_pairs=cfg.max_pairs_for_u, seed=cfg.seed)
     for rule in rules:
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(

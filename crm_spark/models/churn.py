@@ -47,7 +47,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from crm_spark.errors import ConfigError, DataQualityError
-from crm_spark.features.customer import filter_known_at
+from crm_spark.features.customer import filter_known_at, with_first_seen_by_orders
 from crm_spark.gold.sales import utc_date
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,8 @@ def churn_labels(sales_df: DataFrame, customers_df: DataFrame, as_of: dt.date, h
                  .groupBy("customer_id")
                  .agg(F.count(F.when(day <= F.lit(as_of), F.lit(1))).alias("before"),
                       F.count(F.when(day > F.lit(as_of), F.lit(1))).alias("after")))
-    known_df = filter_known_at(customers_df, "first_seen_at", as_of).select("customer_id")
+    known_df = filter_known_at(with_first_seen_by_orders(customers_df, sales_df), "first_seen_at",
+                               as_of).select("customer_id")
     return (known_df.join(counts_df, on="customer_id", how="inner")
             .filter(F.col("before") > 0)
             .select("customer_id", F.lit(as_of).alias("as_of"),

@@ -21,7 +21,7 @@ Weekly periods merge every repeat purchase that shares its week-period with anot
 On purchases simulated from a continuous-time BG/NBD (the design of tests/models/test_clv.py,
 10 data sets of 25,000 customers) that biases the fit far more than days do: r +12 %, alpha
 +47 %, Gamma-Gamma v +13 % with weeks against r +2 %, alpha +6 %, v +2 % with days; hence the
-default of days (report alpha per week as alpha per day x 7).
+default of days (alpha is a time scale: report alpha per week as alpha per day / 7).
 """
 
 from __future__ import annotations

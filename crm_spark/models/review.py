@@ -20,7 +20,6 @@ from pyspark.sql import functions as F
 
 from crm_spark.config import Config
 from crm_spark.errors import CrmSparkError
-from crm_spark.gold.sales import order_revenue
 from crm_spark.models import churn, clv, tracking, train
 from crm_spark.pipeline import RunContext
 from crm_spark.tables import Lake
@@ -84,7 +83,7 @@ def churn_holdout(spark: SparkSession, cfg: Config, run_params: Mapping[str, str
     if changed:
         log.warning("churn holdout: inputs changed since the run (table: logged, current version): %s; "
                     "the rebuilt rows may differ from those the model was chosen on", changed)
-    sales_df = order_revenue(lake.read("silver.orders"), lake.read("silver.order_lines"), as_of)
+    sales_df = train.sales_of(lake, cfg, as_of)
     labels_df = churn.churn_labels(sales_df, lake.read("silver.customers"), valid_as_of, horizon)
     return churn.churn_dataset(train.features_at(lake, cfg, valid_as_of, sales_df), labels_df)
 
@@ -114,8 +113,8 @@ def clv_summaries(spark: SparkSession, cfg: Config, as_of: dt.date, customer_ids
     ``m_x`` at ``as_of`` in ``time_unit`` (the champion's ``time_unit``); customers without a
     purchase by then have no row."""
     ids_df = _ids_df(spark, customer_ids)
-    purchases_df = train.purchases(Lake(spark, cfg.lake.root), as_of).join(ids_df, on="customer_id",
-                                                                            how="left_semi")
+    purchases_df = train.purchases(Lake(spark, cfg.lake.root), cfg, as_of).join(
+        ids_df, on="customer_id", how="left_semi")
     return clv.summaries(purchases_df, as_of, time_unit).select(
         "customer_id", *(F.col(c).cast("double").alias(c) for c in ("x", "t_x", "T")), "m_x")
 

@@ -359,8 +359,10 @@ def _has_registry(cfg: Config) -> bool:
 
 
 def input_versions(lake, tables: list[str]) -> dict[str, int]:
-    """The current Delta version of each of ``tables`` that exists (logged with a training run)."""
-    return {t: lake.version(t) for t in tables if lake.exists(t)}
+    """The current Delta version of each of ``tables`` that exists (logged with a training run),
+    from the names of the commit files: no Spark job per table."""
+    versions = {t: lake.log_version(t) for t in tables}
+    return {t: v for t, v in versions.items() if v is not None}
 
 
 def promote_if_configured(cfg: Config, name: str) -> str:

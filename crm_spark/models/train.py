@@ -16,9 +16,12 @@ from pyspark.sql import functions as F
 
 from crm_spark.config import Config
 from crm_spark.errors import CrmSparkError
+from crm_spark.gold import sales
 from crm_spark.gold.sales import order_revenue
 from crm_spark.models import clv, tracking
 from crm_spark.pipeline import RunContext
+from crm_spark.quality.exclusions import excluded
+from crm_spark.silver import read_table
 from crm_spark.tables import Lake
 
 log = logging.getLogger(__name__)
@@ -29,11 +32,37 @@ def as_of_for(lake: Lake, ctx: RunContext) -> dt.date:
     return resolve_as_of(lake, ctx)
 
 
-def purchases(lake: Lake, as_of: dt.date) -> DataFrame:
+def sales_of(lake: Lake, cfg: Config, as_of: dt.date) -> DataFrame:
+    """``order_revenue`` up to ``as_of``; without order lines, revenue is the orders' totals."""
+    return order_revenue(lake.read("silver.orders"), read_table(lake, cfg, "silver.order_lines"), as_of)
+
+
+def purchases(lake: Lake, cfg: Config, as_of: dt.date) -> DataFrame:
     """``customer_id, order_ts, revenue`` of known customers' purchases up to ``as_of``."""
-    sales_df = order_revenue(lake.read("silver.orders"), lake.read("silver.order_lines"), as_of)
+    return purchases_of(sales_of(lake, cfg, as_of))
+
+
+def purchases_of(sales_df: DataFrame) -> DataFrame:
     return (sales_df.filter(F.col("is_purchase") & F.col("customer_id").isNotNull())
             .select("customer_id", "order_ts", F.col("revenue").cast("double").alias("revenue")))
+
+
+def customer_exclusions(model: str, sales_df: DataFrame, as_of: dt.date) -> dict[str, int]:
+    """The orders and customers a customer model leaves out by its rules, logged (D62): guests'
+    orders, and customers whose orders all have revenue <= 0 (a model of purchases has no
+    purchase of theirs to learn from or to score)."""
+    guest_orders, no_purchase = sales.customer_exclusions(sales_df, as_of)
+    return (excluded(model, sales.GUEST_ORDERS, guest_orders, sales.GUEST_ORDERS_WHY)
+            | excluded(model, sales.NO_PURCHASE, no_purchase, sales.NO_PURCHASE_WHY))
+
+
+def stage_counts(name: str, result: dict) -> dict[str, int]:
+    """What a trainer's result puts in ``ops.runs.rows_written``: the version it registered
+    (none when it was skipped) and the rows its rules left out."""
+    counts = {k: int(v) for k, v in result.items() if " excluded: " in k}
+    if "version" in result:
+        counts[f"model {name} version"] = int(result["version"])
+    return counts
 
 
 def clv_settings(cfg: Config, calibration_end: dt.date, holdout_end: dt.date | None) -> clv.ClvSettings:
@@ -67,7 +96,9 @@ def train_clv(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, fl
     as_of = as_of_for(lake, ctx)
     calibration_end = as_of - dt.timedelta(days=cfg.models.clv_holdout_days)
     settings = clv_settings(cfg, calibration_end, as_of)
-    purchases_df = purchases(lake, as_of).persist()
+    sales_df = sales_of(lake, cfg, as_of).persist()
+    exclusions = customer_exclusions("crm_clv", sales_df, as_of)
+    purchases_df = purchases_of(sales_df).persist()
     calibration_df = clv.summaries(purchases_df, calibration_end, settings.time_unit).persist()
     validation_fit = clv.fit(calibration_df)
     metrics = clv.evaluate_holdout(purchases_df, calibration_df, validation_fit, settings)
@@ -97,9 +128,9 @@ def train_clv(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, fl
     outcome = tracking.promote_if_configured(cfg, "crm_clv")
     log.info("crm_clv version %d (run %s): holdout RMSE %.4f, purchases error %.1f %%; %s", version,
              run.info.run_id, metrics["rmse_purchases"], metrics["purchases_pct_error"], outcome)
-    purchases_df.unpersist()
-    calibration_df.unpersist()
-    return {"version": version, **metrics}
+    for frame in (sales_df, purchases_df, calibration_df):
+        frame.unpersist()
+    return {"version": version, **metrics, **exclusions}
 
 
 def score_clv(spark: SparkSession, cfg: Config, ctx: RunContext) -> DataFrame:
@@ -109,7 +140,7 @@ def score_clv(spark: SparkSession, cfg: Config, ctx: RunContext) -> DataFrame:
     model = tracking.load_pyfunc(cfg, "crm_clv").unwrap_python_model()
     settings = clv.ClvSettings(calibration_end=as_of, time_unit=model.time_unit, horizon=model.horizon,
                                discount_rate=model.discount_rate, step=model.step)
-    summaries_df = clv.summaries(purchases(lake, as_of), as_of, settings.time_unit)
+    summaries_df = clv.summaries(purchases(lake, cfg, as_of), as_of, settings.time_unit)
     return clv.predict(summaries_df, fit_from_params(model.params), settings).withColumn(
         "as_of", F.lit(as_of))
 
@@ -136,12 +167,17 @@ def train_recs(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, f
     from crm_spark.models import pyfunc, recs
 
     lake = Lake(spark, cfg.lake.root)
+    if not lake.exists("silver.order_lines"):
+        log.info("crm_recs skipped: recommendations need order lines (an order_line or pos_transaction "
+                 "source); no source feeds silver.order_lines")
+        return {}
     as_of = as_of_for(lake, ctx)
     settings = recs_settings(cfg)
     split = as_of - dt.timedelta(days=cfg.models.recs_test_days)
     end = as_of + dt.timedelta(days=1)
-    sales_df = order_revenue(lake.read("silver.orders"), lake.read("silver.order_lines"), as_of).persist()
-    lines_df, web_df = lake.read("silver.order_lines"), lake.read("silver.web_events")
+    sales_df = sales_of(lake, cfg, as_of).persist()
+    lines_df = lake.read("silver.order_lines")
+    web_df = read_table(lake, cfg, "silver.web_events")
     train_df = recs.interactions(sales_df, lines_df, web_df, EPOCH, split, settings.weights).persist()
     test_df = recs.purchases(sales_df, lines_df, split, end)
     metrics = recs.evaluate_recs(recs.train_als(train_df, settings), train_df, test_df, settings)
@@ -197,15 +233,18 @@ def score_recs(spark: SparkSession, cfg: Config, ctx: RunContext) -> DataFrame:
                        .drop("run_id").persist())
     popular_df = recs.popular_items(interactions_df)
     customers_df = lake.read("silver.customers").select("customer_id")
-    return recs.recommendations(model, interactions_df, customers_df, lake.read("silver.consent"), popular_df,
+    consent_df = read_table(lake, cfg, "silver.consent")
+    return recs.recommendations(model, interactions_df, customers_df, consent_df, popular_df,
                                 recs_settings(cfg), as_of)
 
 
 def features_at(lake: Lake, cfg: Config, as_of: dt.date, sales_df: DataFrame) -> DataFrame:
     from crm_spark.features.customer import customer_features
 
-    return customer_features(sales_df, lake.read("silver.web_events"), lake.read("silver.email_events"),
-                             lake.read("silver.support_tickets"), lake.read("silver.customers"), as_of)
+    return customer_features(sales_df, read_table(lake, cfg, "silver.web_events"),
+                             read_table(lake, cfg, "silver.email_events"),
+                             read_table(lake, cfg, "silver.support_tickets"), lake.read("silver.customers"),
+                             as_of)
 
 
 def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, float]:
@@ -224,7 +263,8 @@ def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, 
     lake = Lake(spark, cfg.lake.root)
     as_of = as_of_for(lake, ctx)
     horizon = cfg.models.churn_horizon_days
-    sales_df = order_revenue(lake.read("silver.orders"), lake.read("silver.order_lines"), as_of).persist()
+    sales_df = sales_of(lake, cfg, as_of).persist()
+    exclusions = customer_exclusions("crm_churn", sales_df, as_of)
     # labels need the whole horizon observed: count it back from the last day with orders
     last_day = sales_df.agg(F.max("order_date")).first()[0] or as_of
     valid_as_of = min(as_of, last_day) - dt.timedelta(days=horizon)
@@ -259,7 +299,7 @@ def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, 
              metrics.get("lift_top_decile", float("nan")), outcome)
     for frame in (sales_df, *datasets.values()):
         frame.unpersist()
-    return {"version": version, **metrics}
+    return {"version": version, **metrics, **exclusions}
 
 
 def score_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> DataFrame:
@@ -276,7 +316,7 @@ def score_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> DataFrame:
                             "models:/crm_churn@champion and transform the snapshot table (docs/models.md)")
     lake = Lake(spark, cfg.lake.root)
     as_of = as_of_for(lake, ctx)
-    sales_df = order_revenue(lake.read("silver.orders"), lake.read("silver.order_lines"), as_of)
+    sales_df = sales_of(lake, cfg, as_of)
     buyers = sales_df.filter(F.col("is_purchase") & F.col("customer_id").isNotNull()).select(
         "customer_id").distinct()
     features_df = features_at(lake, cfg, as_of, sales_df).join(buyers, on="customer_id", how="left_semi")
@@ -288,7 +328,7 @@ def build_features(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[st
     """``features.customer_features`` for the run's as_of (replacing that snapshot)."""
     lake = Lake(spark, cfg.lake.root, cfg.lake.table_properties)
     as_of = as_of_for(lake, ctx)
-    sales_df = order_revenue(lake.read("silver.orders"), lake.read("silver.order_lines"), as_of)
+    sales_df = sales_of(lake, cfg, as_of)
     features_df = features_at(lake, cfg, as_of, sales_df).persist()
     lake.overwrite(features_df, "features.customer_features", partition_by=["as_of"],
                    replace_where=f"as_of = DATE'{as_of.isoformat()}'")
@@ -298,8 +338,12 @@ def build_features(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[st
 
 
 def train_all(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
-    """The pipeline's training stage: every model, one registered version each."""
-    return {f"model {name} version": int(TRAINERS[name](spark, cfg, ctx)["version"]) for name in TRAINERS}
+    """The pipeline's training stage: every model, one registered version each (recommendations
+    are skipped without order lines), and the rows each model's rules left out."""
+    counts: dict[str, int] = {}
+    for name, trainer in TRAINERS.items():
+        counts |= stage_counts(name, trainer(spark, cfg, ctx))
+    return counts
 
 
 TRAINERS = {"churn": train_churn, "clv": train_clv, "recs": train_recs}

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from crm_spark.config import Config
 from crm_spark.pipeline import RunContext
+from crm_spark.silver import row_ids
 from crm_spark.silver.contacts import (
     CONTACT_COLUMNS,
     CONTACTS,
@@ -45,7 +46,8 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
     Returns:
         Rows merged per silver table in this run (only tables that received rows), and per
         source and contact column the values nulled as invalid
-        (``silver.contacts invalid <column> (<source>)``).
+        (``silver.contacts invalid <column> (<source>)``), and per source whose order ids are
+        its ``_row_id`` the rows repeated exactly (``silver.orders repeated rows kept (<source>)``).
     """
     lake = Lake(spark, cfg.lake.root, cfg.lake.table_properties)
     progress = read_progress(lake)
@@ -64,6 +66,7 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
         merged_df = latest_rows(batches, keys, spec).persist()
         rows = merged_df.count()
         written.update(invalid_counts(merged_df, table))
+        written.update(repeated_row_counts(merged_df, table, [s for s, _, _ in batches]))
         condition = ("s.updated_at > t.updated_at OR (s.updated_at <=> t.updated_at AND "
                      "s._ingested_at > t._ingested_at)") if spec is None else \
             "s._ingested_at > t._ingested_at"
@@ -87,7 +90,8 @@ def rebuild(spark: SparkSession, cfg: Config, ctx: RunContext, only: str | None 
     the next ``resolve``, as after any silver run that changes a fact.
 
     Returns:
-        Rows written per rebuilt table, and the invalid-value counts of :func:`build`.
+        Rows written per rebuilt table, and the invalid-value and repeated-row counts of
+        :func:`build`.
 
     Raises:
         ConfigError: ``only`` is not a source in the configuration.
@@ -113,6 +117,7 @@ def rebuild(spark: SparkSession, cfg: Config, ctx: RunContext, only: str | None 
         rebuilt_df = latest_rows(batches, keys, spec).persist()
         rows = rebuilt_df.count()
         written.update(invalid_counts(rebuilt_df, table))
+        written.update(repeated_row_counts(rebuilt_df, table, [s for s, _, _ in batches]))
         lake.overwrite(rebuilt_df, table, replace_where=f"source = '{only}'" if is_slice else None)
         rebuilt_df.unpersist()
         finish(lake, ctx, table, keys, batches)
@@ -161,6 +166,23 @@ def invalid_counts(rows_df: DataFrame, table: str) -> dict[str, int]:
     return counts
 
 
+def repeated_row_counts(rows_df: DataFrame, table: str, sources: list[Source]) -> dict[str, int]:
+    """Orders of sources whose ``order_id`` is their ``_row_id`` that repeat an earlier row of
+    their file exactly: kept as orders of their own (D60), and logged and counted as
+    ``silver.orders repeated rows kept (<source>)`` so a double export does not go unnoticed.
+    ``rows_df`` should be persisted: this reads it once more."""
+    if table != "silver.orders":
+        return {}
+    by_row_id = [s.name for s in sources if s.spec.mapping.get("order_id") == row_ids.ROW_ID]
+    counts = {}
+    for source, rows in sorted(row_ids.repeated_rows(rows_df, "order_id", by_row_id).items()):
+        counts[f"{table} repeated rows kept ({source})"] = rows
+        log.warning("%s: %d row(s) of %s repeat an earlier row of their file exactly; each is kept "
+                    "as an order of its own (map order_id to a key expression to merge them)",
+                    table, rows, source)
+    return counts
+
+
 def transform(rows_df: DataFrame, cfg: Config, spec: FactSpec | None) -> DataFrame:
     if spec is None:
         return standardise_contacts(rows_df, cfg.silver).select(*CONTACT_COLUMNS)
@@ -171,6 +193,8 @@ def canonical_rows(lake: Lake, source: Source, since: int, upto: int) -> DataFra
     """Bronze rows of batches (since, upto] in the canonical columns of the source's entity,
     plus source, source_channel, customer_source and lineage."""
     bronze_df = lake.read(f"bronze.{source.name}").filter(F.col("_batch_id").between(since + 1, upto))
+    if any(row_ids.uses_row_id(e) for e in source.spec.mapping.values()):
+        bronze_df = row_ids.with_row_id(bronze_df, source.name, source.column_names)
     columns = []
     for column in ENTITIES[source.spec.entity]:
         expression = source.spec.mapping.get(column.name)
@@ -208,6 +232,12 @@ def write_progress(lake: Lake, ctx: RunContext, rows: list[tuple[str, str, int]]
         "table STRING, source STRING, last_batch_id BIGINT, run_id STRING, updated_at TIMESTAMP",
     )
     lake.merge_upsert(progress_df, PROGRESS, ["table", "source"])
+
+
+def read_table(lake: Lake, cfg: Config, table: str) -> DataFrame:
+    """A silver table, or an empty frame of its contract when no source has fed it (an orders
+    export without lines has no ``silver.order_lines``; revenue then comes from order totals)."""
+    return lake.read(table) if lake.exists(table) else empty_table(lake.spark, table, cfg)
 
 
 def empty_table(spark: SparkSession, table: str, cfg: Config) -> DataFrame:

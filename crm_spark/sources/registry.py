@@ -11,6 +11,9 @@ from crm_spark.config import Config, SourceConfig
 from crm_spark.errors import ConfigError
 from crm_spark.sources.canonical import ENTITIES, canonical_names
 
+# silver's id of a row of a source that has none (crm_spark/silver/row_ids.py)
+ROW_ID = "_row_id"
+
 SIMPLE_TYPES = {"STRING", "INT", "BIGINT", "DOUBLE", "BOOLEAN", "DATE", "TIMESTAMP"}
 DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -68,7 +71,7 @@ def load_sources(cfg: Config, only: str | None = None) -> list[Source]:
     """
     if only is not None and only not in cfg.sources:
         known = ", ".join(sorted(cfg.sources)) or "none"
-        raise ConfigError(f"--source {only}: no such source in conf/sources.yml (known: {known})")
+        raise ConfigError(f"--source {only}: no such source in the configuration (known: {known})")
     sources = []
     for name, spec in sorted(cfg.sources.items()):
         if (only is None and not spec.enabled) or (only is not None and name != only):
@@ -95,9 +98,13 @@ def validate_source(name: str, spec: SourceConfig, landing: str) -> Source:
         if target not in canonical:
             raise ConfigError(f"{where}.mapping.{target}: not a column of the canonical "
                               f"{spec.entity} ({', '.join(canonical_names(spec.entity))})")
-        if NAME.match(expression) and expression not in declared:
+        if NAME.match(expression) and expression not in declared and expression != ROW_ID:
             raise ConfigError(f"{where}.mapping.{target}: source column '{expression}' is not "
                               "in the declared schema")
+    if spec.entity == "order" and not spec.mapping.get("order_id"):
+        raise ConfigError(f"{where}.mapping.order_id: an order source needs an order id; an export "
+                          f"without one can map order_id: {ROW_ID} (an id per row) or a key "
+                          "expression over its columns (docs/sources.md, 'Orders without an order id')")
     for key, names in (("required", spec.required), ("formats", list(spec.formats))):
         for column in names:
             if column not in declared:

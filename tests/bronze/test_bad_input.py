@@ -9,48 +9,28 @@ import logging
 
 import pytest
 
-from crm_spark import bronze
 from crm_spark.bronze import files
 from crm_spark.config import load_config
 from crm_spark.errors import ConfigError, CrmSparkError
+from tests.bronze.conftest import ORDERS_SOURCE, order_rows
 from tests.conftest import CONF_DIR
-
-SOURCE = """
-sources:
-  t_orders:
-    channel: test
-    entity: order
-    format: csv
-    location: t_orders
-    options: {header: true}
-    schema: order_id STRING, customer STRING, ordered_at TIMESTAMP, total DECIMAL(10,2)
-    formats: {ordered_at: dd/MM/yyyy HH:mm}
-    required: [order_id, ordered_at]
-    mapping: {order_id: order_id, customer_ref: customer, order_ts: ordered_at, total: total}
-"""
-HEADER = "order_id,customer,ordered_at,total\n"
-
-
-def rows(*ids: str) -> str:
-    return HEADER + "".join(f"{i},c{i},01/03/2024 10:00,1.00\n" for i in ids)
 
 
 def ids_in(lake, table: str = "bronze.t_orders") -> list[str]:
     return sorted(r.order_id for r in lake.read(table).collect())
 
 
-def test_unreadable_files_are_set_aside_and_the_source_goes_on(landing, ctx, caplog):
-    landing.drop("t_orders", "a.csv.gz", gzip.compress(rows("1", "2").encode()))
+def test_unreadable_files_are_set_aside_and_the_source_goes_on(orders, caplog):
+    orders.drop("a.csv.gz", gzip.compress(order_rows("1", "2").encode()))
     # readable header, truncated further on: Spark's read fails
-    long = gzip.compress(rows(*[str(n) for n in range(100, 5100)]).encode())
-    truncated = landing.drop("t_orders", "b.csv.gz", long[: len(long) // 2])
+    long = gzip.compress(order_rows(*[str(n) for n in range(100, 5100)]).encode())
+    truncated = orders.drop("b.csv.gz", long[: len(long) // 2])
     # not gzip at all: the header read on the driver fails
-    landing.drop("t_orders", "c.csv.gz", b"\x1f\x8b\x08\x00not gzip" * 20)
-    landing.drop("t_orders", "d.csv", rows("3"))
-    cfg = landing.config(SOURCE)
+    orders.drop("c.csv.gz", b"\x1f\x8b\x08\x00not gzip" * 20)
+    orders.drop("d.csv", order_rows("3"))
     with caplog.at_level(logging.WARNING, logger="crm_spark.bronze.bad_files"):
-        bronze.build(landing.spark, cfg, ctx)
-    lake = landing.lake(cfg)
+        orders.ingest()
+    lake = orders.lake
     assert ids_in(lake) == ["1", "2", "3"]
     bad = {r.path.rsplit("/", 1)[1]: r for r in lake.read("bronze._bad_files").collect()}
     assert sorted(bad) == ["b.csv.gz", "c.csv.gz"]
@@ -63,16 +43,15 @@ def test_unreadable_files_are_set_aside_and_the_source_goes_on(landing, ctx, cap
     assert any("b.csv.gz" in m for m in warned) and any("c.csv.gz" in m for m in warned)
 
     # the next run goes on with new files and does not try the bad ones again
-    landing.drop("t_orders", "e.csv", rows("4"))
-    bronze.build(landing.spark, cfg, ctx)
+    orders.drop("e.csv", order_rows("4"))
+    orders.ingest()
     assert ids_in(lake) == ["1", "2", "3", "4"]
     assert lake.read("bronze._bad_files").count() == 2
 
 
-def test_a_listed_file_deleted_before_it_was_read_does_not_wedge_the_source(landing, ctx, monkeypatch):
-    landing.drop("t_orders", "a.csv", rows("1"))
-    doomed = landing.drop("t_orders", "b.csv", rows("2"))
-    cfg = landing.config(SOURCE)
+def test_a_listed_file_deleted_before_it_was_read_does_not_wedge_the_source(orders, monkeypatch):
+    orders.drop("a.csv", order_rows("1"))
+    doomed = orders.drop("b.csv", order_rows("2"))
     written = files.write_batch
 
     def interrupted(*args, **kwargs):
@@ -80,12 +59,12 @@ def test_a_listed_file_deleted_before_it_was_read_does_not_wedge_the_source(land
 
     monkeypatch.setattr(files, "write_batch", interrupted)
     with pytest.raises(CrmSparkError):
-        bronze.build(landing.spark, cfg, ctx)
+        orders.ingest()
     monkeypatch.setattr(files, "write_batch", written)
     doomed.unlink()
     for _ in range(2):     # the replayed batch, then a run with nothing new
-        bronze.build(landing.spark, cfg, ctx)
-    lake = landing.lake(cfg)
+        orders.ingest()
+    lake = orders.lake
     assert ids_in(lake) == ["1"]
     [bad] = lake.read("bronze._bad_files").collect()
     assert bad.path.endswith("/t_orders/b.csv") and bad.size is None
@@ -97,11 +76,11 @@ CP1252 = "order_id,customer,ordered_at,total\n1,Zoë Müller,01/03/2024 10:00,1.
 UNDEFINED = b"2,Gr\x81n,01/03/2024 10:00,2.00"
 
 
-def test_a_declared_encoding_is_decoded_and_undecodable_lines_quarantined(landing, ctx):
-    landing.drop("t_orders", "a.csv", CP1252 + UNDEFINED + b"\n")
-    cfg = landing.config(SOURCE.replace("format: csv", "format: csv\n    encoding: cp1252"))
-    bronze.build(landing.spark, cfg, ctx)
-    lake = landing.lake(cfg)
+def test_a_declared_encoding_is_decoded_and_undecodable_lines_quarantined(orders):
+    orders.drop("a.csv", CP1252 + UNDEFINED + b"\n")
+    orders.yaml = ORDERS_SOURCE.replace("format: csv", "format: csv\n    encoding: cp1252")
+    orders.ingest()
+    lake = orders.lake
     assert [r.customer for r in lake.read("bronze.t_orders").collect()] == ["Zoë Müller"]
     [q] = lake.read("bronze._quarantine").collect()
     assert q.raw == "base64:" + base64.b64encode(UNDEFINED).decode()
@@ -109,12 +88,11 @@ def test_a_declared_encoding_is_decoded_and_undecodable_lines_quarantined(landin
                        "base64 after 'base64:'"
 
 
-def test_lines_not_in_the_default_utf8_are_quarantined_readably(landing, ctx):
+def test_lines_not_in_the_default_utf8_are_quarantined_readably(orders):
     latin = "3,Zoë,01/03/2024 10:00,3.00".encode("cp1252")
-    landing.drop("t_orders", "a.csv", rows("1").encode() + latin + b"\n")
-    cfg = landing.config(SOURCE)
-    bronze.build(landing.spark, cfg, ctx)
-    lake = landing.lake(cfg)
+    orders.drop("a.csv", order_rows("1").encode() + latin + b"\n")
+    orders.ingest()
+    lake = orders.lake
     assert ids_in(lake) == ["1"]
     [q] = lake.read("bronze._quarantine").collect()
     assert q.raw == "base64:" + base64.b64encode(latin).decode()
@@ -127,6 +105,6 @@ def test_lines_not_in_the_default_utf8_are_quarantined_readably(landing, ctx):
     ("klingon", "not a known text encoding"), ("utf-16", "UTF-16 and UTF-32 are not supported")])
 def test_an_unusable_encoding_is_refused(tmp_path, encoding, message):
     conf = tmp_path / "s.yml"
-    conf.write_text(SOURCE.replace("format: csv", f"format: csv\n    encoding: {encoding}"))
+    conf.write_text(ORDERS_SOURCE.replace("format: csv", f"format: csv\n    encoding: {encoding}"))
     with pytest.raises(ConfigError, match=message):
         load_config([conf], [], conf_dir=CONF_DIR, env="local")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from crm_spark import bronze
-from tests.bronze.test_ingest import CSV_SOURCE
+from tests.bronze.conftest import ORDERS_SOURCE
 from tests.conftest import PROJECT
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ def write_files(landing, count=FILES, start=0):
 def start_cli(landing, *args, extra=()):
     env = {**os.environ, "CRM_SPARK_CONF_DIR": str(PROJECT / "conf"),
            "SPARK_LOCAL_IP": "127.0.0.1"}
-    command = [sys.executable, "-m", "crm_spark.cli", *landing.cli_args(CSV_SOURCE, list(extra)),
+    command = [sys.executable, "-m", "crm_spark.cli", *landing.cli_args(ORDERS_SOURCE, list(extra)),
                *args]
     log = open(landing.root / "cli.log", "w")
     return subprocess.Popen(command, cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -65,7 +65,7 @@ def test_killed_ingest_then_rerun_equals_a_clean_run(landing, ctx):
     finally:
         proc.wait(30)
     assert proc.returncode == -signal.SIGKILL, (landing.root / "cli.log").read_text()[-2000:]
-    cfg = landing.config(CSV_SOURCE, ["ingest.max_files_per_trigger=1"])
+    cfg = landing.config(ORDERS_SOURCE, ["ingest.max_files_per_trigger=1"])
     lake = landing.lake(cfg)
     done_before_rerun = lake.read("bronze.t_orders").count()
     assert 0 < done_before_rerun < len(expected)
@@ -82,7 +82,7 @@ def test_killed_ingest_then_rerun_equals_a_clean_run(landing, ctx):
 def test_continuous_mode_picks_up_a_file_dropped_while_running_and_stops_on_sigterm(landing):
     first = write_files(landing, count=1)
     proc = start_cli(landing, "ingest", "--continuous", extra=["ingest.trigger_seconds=2"])
-    cfg = landing.config(CSV_SOURCE)
+    cfg = landing.config(ORDERS_SOURCE)
     lake = landing.lake(cfg)
     bronze_dir = landing.root / "lake" / "bronze" / "t_orders"
     try:

@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-from crm_spark import bronze
 from crm_spark.bronze import checkpoints
+from tests.bronze.conftest import order_rows
 from tests.test_relocate import move, references
 
-SOURCE = """
-sources:
-  t_orders:
-    channel: test
-    entity: order
-    format: csv
-    location: t_orders
-    options: {header: true}
-    schema: order_id STRING, customer STRING, ordered_at TIMESTAMP, total DECIMAL(10,2)
-    formats: {ordered_at: dd/MM/yyyy HH:mm}
-    required: [order_id, ordered_at]
-    mapping: {order_id: order_id, customer_ref: customer, order_ts: ordered_at, total: total}
-"""
 
-
-def order_file(order_id: str) -> str:
-    return f"order_id,customer,ordered_at,total\n{order_id},c,01/03/2024 10:00,1.00\n"
-
-
-def test_a_moved_landing_and_checkpoint_go_on_where_they_stopped(landing, ctx, tmp_path_factory):
-    landing.drop("t_orders", "a.csv", order_file("1"))
-    bronze.build(landing.spark, landing.config(SOURCE), ctx)
+def test_a_moved_landing_and_checkpoint_go_on_where_they_stopped(orders, landing, tmp_path_factory):
+    orders.drop("a.csv", order_rows("1"))
+    orders.ingest()
     new_root = tmp_path_factory.mktemp("moved") / "project"
     move(landing.root, new_root)
     landing.root = new_root
-    landing.drop("t_orders", "b.csv", order_file("2"))
-    cfg = landing.config(SOURCE)
-    bronze.build(landing.spark, cfg, ctx)
-    assert sorted(r.order_id for r in landing.lake(cfg).read("bronze.t_orders").collect()) == ["1", "2"]
+    orders.drop("b.csv", order_rows("2"))
+    orders.ingest()
+    assert sorted(r.order_id for r in orders.lake.read("bronze.t_orders").collect()) == ["1", "2"]
     assert references(new_root, "test_a_moved_landing") == []
 
 

@@ -16,14 +16,11 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from crm_spark import bronze
 from crm_spark.bronze import files
 from crm_spark.errors import ConcurrentRunError, CrmSparkError, known_failure
 from crm_spark.sources.registry import load_sources
-from tests.bronze.test_ingest import CSV_SOURCE
+from tests.bronze.conftest import ORDERS_HEADER, ORDERS_SOURCE
 from tests.conftest import PROJECT
-
-HEADER = "order_id,customer,ordered_at,total\n"
 
 PEOPLE = """
 sources:
@@ -37,6 +34,16 @@ sources:
     required: [person_id]
     mapping: {source_id: person_id, email: email}
 """
+
+
+@pytest.fixture
+def people(source):
+    """t_people ingested once with email declared STRING, and a second file landed since."""
+    people = source("t_people", PEOPLE.replace("{email_type}", "STRING"))
+    people.drop("1.csv", "person_id,email\np1,zoe@example.com\n")
+    people.ingest()
+    people.drop("2.csv", "person_id,email\np2,ann@example.com\n")
+    return people
 
 
 def gate(started: str, released: str):
@@ -61,14 +68,14 @@ def query_log(checkpoint: Path, batch_id: int, path: str) -> None:
     (folder / str(batch_id)).write_text(f"v1\n{entry}\n")
 
 
-def test_another_ingest_committing_the_same_batch_first_is_one_line(landing, ctx, tmp_path):
-    spark = landing.spark
-    landing.drop("t_orders", "a.csv", HEADER + "A1,c1,01/03/2024 10:00,5.25\n")
-    cfg = landing.config(CSV_SOURCE)
-    bronze.build(spark, cfg, ctx)                      # batch 0: bronze.t_orders exists
-    lake = landing.lake(cfg)
-    b = landing.drop("t_orders", "b.csv", HEADER + "B1,c2,02/03/2024 10:00,1.00\n"
-                                                   "B2,c3,02/03/2024 11:00,2.00\n")
+def test_another_ingest_committing_the_same_batch_first_is_one_line(orders, ctx, tmp_path):
+    orders.drop("a.csv", ORDERS_HEADER + "A1,c1,01/03/2024 10:00,5.25\n")
+    cfg = orders.config()
+    orders.ingest(cfg)                                 # batch 0: bronze.t_orders exists
+    lake = orders.lake
+    spark = lake.spark
+    b = orders.drop("b.csv", ORDERS_HEADER + "B1,c2,02/03/2024 10:00,1.00\n"
+                                             "B2,c3,02/03/2024 11:00,2.00\n")
     source = load_sources(cfg, "t_orders")[0]
     checkpoint = tmp_path / "checkpoint"
     query_log(checkpoint, 1, b.as_uri())
@@ -106,29 +113,21 @@ def test_another_ingest_committing_the_same_batch_first_is_one_line(landing, ctx
     assert sorted(r.batch_id for r in lake.read("bronze._ingest_log").collect()) == [0, 1]
 
 
-def test_a_declared_type_that_conflicts_with_bronze_is_one_line_naming_both_types(landing, ctx):
-    spark = landing.spark
-    landing.drop("t_people", "1.csv", "person_id,email\np1,zoe@example.com\n")
-    bronze.build(spark, landing.config(PEOPLE.replace("{email_type}", "STRING")), ctx)
-    landing.drop("t_people", "2.csv", "person_id,email\np2,ann@example.com\n")
-    cfg = landing.config(PEOPLE.replace("{email_type}", "INT"))
+def test_a_declared_type_that_conflicts_with_bronze_is_one_line_naming_both_types(people):
+    people.yaml = PEOPLE.replace("{email_type}", "INT")
 
     with pytest.raises(CrmSparkError) as raised:
-        bronze.build(spark, cfg, ctx)
+        people.ingest()
 
     message = str(raised.value)
     assert "\n" not in message
     assert ("t_people: source t_people declares email INT but bronze stores email as STRING: "
             "bronze keeps the types it was created with") in message, message
     assert "Declare the stored type again" in message and "new source name" in message
-    lake = landing.lake(cfg)
-    assert [r.person_id for r in lake.read("bronze.t_people").collect()] == ["p1"]
+    assert [r.person_id for r in people.lake.read("bronze.t_people").collect()] == ["p1"]
 
 
-def test_the_command_line_prints_a_type_conflict_as_one_line(landing, ctx):
-    landing.drop("t_people", "1.csv", "person_id,email\np1,zoe@example.com\n")
-    bronze.build(landing.spark, landing.config(PEOPLE.replace("{email_type}", "STRING")), ctx)
-    landing.drop("t_people", "2.csv", "person_id,email\np2,ann@example.com\n")
+def test_the_command_line_prints_a_type_conflict_as_one_line(people, landing):
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
     command = [sys.executable, "-m", "crm_spark.cli",
                *landing.cli_args(PEOPLE.replace("{email_type}", "INT")), "ingest", "--source", "t_people"]
@@ -140,15 +139,14 @@ def test_the_command_line_prints_a_type_conflict_as_one_line(landing, ctx):
     assert "Traceback" not in done.stderr and "\tat org.apache" not in done.stderr, done.stderr[-3000:]
 
 
-def test_a_batch_mostly_quarantined_is_a_loud_warning_with_its_top_reasons(landing, ctx, caplog):
+def test_a_batch_mostly_quarantined_is_a_loud_warning_with_its_top_reasons(orders, caplog):
     # total declared INT: every "x.25" is no INT, the row is kept and the value quarantined
-    landing.drop("t_orders", "a.csv", HEADER + "A1,c1,01/03/2024 10:00,5.25\n"
-                                               "A2,c2,01/03/2024 11:00,6.25\n"
-                                               "A3,c3,not a date,7\n")
-    cfg = landing.config(CSV_SOURCE.replace("total DECIMAL(10,2)", "total INT"),
-                         ["ingest.warn_quarantine_share=0.5"])
+    orders.drop("a.csv", ORDERS_HEADER + "A1,c1,01/03/2024 10:00,5.25\n"
+                                         "A2,c2,01/03/2024 11:00,6.25\n"
+                                         "A3,c3,not a date,7\n")
+    orders.yaml = ORDERS_SOURCE.replace("total DECIMAL(10,2)", "total INT")
     with caplog.at_level(logging.WARNING, logger="crm_spark.bronze.batch"):
-        bronze.build(landing.spark, cfg, ctx)
+        orders.ingest(orders.config(["ingest.warn_quarantine_share=0.5"]))
 
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
                 and r.name == "crm_spark.bronze.batch"]
@@ -161,11 +159,10 @@ def test_a_batch_mostly_quarantined_is_a_loud_warning_with_its_top_reasons(landi
     assert {reason.split(":")[0] for reason in top} == {"total", "ordered_at"}, top
 
 
-def test_a_batch_under_the_share_gives_no_warning(landing, ctx, caplog):
+def test_a_batch_under_the_share_gives_no_warning(orders, caplog):
     good = "".join(f"G{i},c{i},01/03/2024 10:00,{i}.00\n" for i in range(19))
-    landing.drop("t_orders", "a.csv", HEADER + good + "B1,c1,not a date,1.00\n")   # 1 of 20: 5 %
-    cfg = landing.config(CSV_SOURCE)
+    orders.drop("a.csv", ORDERS_HEADER + good + "B1,c1,not a date,1.00\n")   # 1 of 20: 5 %
     with caplog.at_level(logging.WARNING, logger="crm_spark.bronze.batch"):
-        bronze.build(landing.spark, cfg, ctx)
+        orders.ingest()
     assert not [r for r in caplog.records if r.getMessage().startswith("SOURCE ")]
-    assert landing.lake(cfg).read("bronze._quarantine").count() == 1
+    assert orders.lake.read("bronze._quarantine").count() == 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from crm_spark import bronze, silver
+from crm_spark import silver
 
 CONTACTS = """
 sources:
@@ -23,15 +23,16 @@ sources:
 """
 
 
-def test_a_bad_birth_date_is_quarantined_as_a_value_and_the_contact_kept(landing, ctx):
-    landing.drop("t_people", "p.csv",
+def test_a_bad_birth_date_is_quarantined_as_a_value_and_the_contact_kept(source, ctx):
+    people = source("t_people", CONTACTS)
+    people.drop("p.csv",
                  "person_id,surname,born,updated_at\n"
                  "p1,Wood,26/01/1987,2024-01-01 10:00\n"
                  "p2,Kelly,31/02/1990,2024-01-01 10:00\n"     # no 31 February
                  "p3,Nguyen,01/05/1975,not a time\n")          # a required column: whole row
-    cfg = landing.config(CONTACTS)
-    written = bronze.build(landing.spark, cfg, ctx)
-    lake = landing.lake(cfg)
+    cfg = people.config()
+    written = people.ingest(cfg)
+    lake = people.lake
 
     kept = sorted(tuple(r) for r in lake.read("bronze.t_people").select("person_id", "born").collect())
     assert kept == [("p1", dt.date(1987, 1, 26)), ("p2", None)]
@@ -48,7 +49,7 @@ def test_a_bad_birth_date_is_quarantined_as_a_value_and_the_contact_kept(landing
     assert (log.rows_read, log.rows_bronze, log.rows_quarantined, log.values_quarantined) == (3, 2, 1, 1)
     assert written == {"bronze.t_people": 2, "bronze._quarantine": 2, "bronze._ingest_log": 1}
 
-    silver.build(landing.spark, cfg, ctx)
+    silver.build(lake.spark, cfg, ctx)
     contacts = sorted(tuple(r) for r in lake.read("silver.contacts").select(
         "source_id", "last_name", "birth_date").collect())
     assert contacts == [("p1", "Wood", dt.date(1987, 1, 26)), ("p2", "Kelly", None)]

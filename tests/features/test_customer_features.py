@@ -203,3 +203,15 @@ def test_engagement_recency_features_by_hand(spark, features_df):
         ("c4", 0, 0, None, None, None, 6, None, -14),
         ("c2", 0, 0, None, None, 16, None, None, None),
     ])
+
+
+def test_a_customer_who_ordered_is_known_whatever_the_record_says(spark):
+    # c7's contact record comes from an order export and kept its latest row (May 1, after
+    # AS_OF), but c7 ordered on Feb 1: known at AS_OF, tenure counted from that order (D63)
+    orders_df = spark.createDataFrame([order("c7", "web", "o70", "2024-02-01 12:00:00", "15.00")], ORDERS)
+    sales_df = order_revenue(orders_df, spark.createDataFrame([], LINES), BASE_AS_OF)
+    empty = [spark.createDataFrame([], schema) for schema in (WEB, EMAIL, TICKETS)]
+    customers_df = spark.createDataFrame([("c7", ts("2024-05-01 00:00:00"))], CUSTOMERS)
+    features_df = customer_features(sales_df, *empty, customers_df, AS_OF)
+    rows = features_df.select("customer_id", "tenure_days", "purchases_lifetime").collect()
+    assert [tuple(r) for r in rows] == [("c7", 59, 1)]   # Feb 1 -> Mar 31 of a leap year

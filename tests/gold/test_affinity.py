@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from chispa import assert_approx_df_equality
 
-from crm_spark.gold.affinity import product_affinity
+from crm_spark.gold.affinity import oversized_baskets, product_affinity
 
 AS_OF = dt.date(2024, 3, 31)
 ORDERS = ("customer_id string, channel string, sales_channel string, order_id string, order_ts timestamp, "
@@ -104,3 +104,15 @@ def test_a_basket_count_lowers_the_support_share_only_when_the_share_asks_more(s
     assert rules(0.25, 2) == {(("A",), "B"), (("B",), "A")}
     # a share of 0.1 asks 2 baskets: a larger count does not raise it
     assert rules(0.1, 10) == {(("A",), "B"), (("B",), "A")}
+
+
+def test_oversized_baskets_are_counted(spark):
+    baskets = [
+        ("web", "o1", [("A", 1), ("B", 1)]),
+        ("web", "x1", [("A", 1), ("B", 1), ("C", 1), ("D", 1)]),   # 4 skus > 3
+        ("web", "x2", [("A", 1), ("B", 1), ("C", 1), ("D", 1), ("E", 1)]),
+        ("web", "x3", [("A", 1), ("B", 1), ("C", 1), ("C", 2)]),   # 3 distinct skus: mined
+        ("web", "x4", [("A", 1), ("B", 1), ("C", 1), ("D", -1)]),  # D returned: 3 bought
+    ]
+    orders_df, lines_df = frames(spark, baskets)
+    assert oversized_baskets(lines_df, orders_df, AS_OF, max_items_per_basket=3) == 2

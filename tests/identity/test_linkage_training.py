@@ -5,6 +5,7 @@ when no rule gives pairs, resolve stops with one line."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 
@@ -12,7 +13,7 @@ import pytest
 
 from crm_spark import identity
 from crm_spark.errors import CrmSparkError
-from crm_spark.identity import linkage
+from crm_spark.identity import linkage, training
 from crm_spark.pipeline import RunContext
 from crm_spark.tables import Lake
 from tests.conftest import make_config
@@ -85,3 +86,47 @@ def test_a_training_rule_without_pairs_leaves_the_model_whole(spark, tmp_path):
         without["probability_two_random_records_match"], rel=1e-9)
     # 30 records, 435 pairs; the prior rules find the 3 pairs of each of the 10 persons
     assert without["probability_two_random_records_match"] == pytest.approx(30 / 0.8 / 435)
+
+
+def test_records_no_blocking_rule_pairs_resolve_without_training(spark, tmp_path):
+    # every record has its own mailbox and nothing else in common: no blocking rule gives a
+    # candidate pair. Before, Splink was set up and resolve stopped because no training rule
+    # gives pairs; now nothing is trained and each record is its own customer (D72).
+    cfg = make_config(tmp_path)
+    lake = Lake(spark, cfg.lake.root)
+    add_contacts(spark, lake, cfg, CONTACTS[2:6])
+
+    resolve(spark, cfg, 1)
+
+    mapped = ids(lake)
+    assert sorted(mapped) == [("crm", "C2"), ("crm", "C3"), ("crm", "C4"), ("crm", "C5")]
+    assert len(set(mapped.values())) == 4
+    assert {r["rule"] for r in lake.read("silver.identity_map").collect()} == {"unique"}
+    assert not lake.exists(linkage.MODEL)
+
+
+def test_training_writes_the_em_input_once_and_learns_the_same_model(spark, tmp_path, monkeypatch):
+    # Splink's Spark backend recomputed the EM input (agreement-pattern counts) from every
+    # comparison vector at each iteration, and u was counted with adaptive execution on; now
+    # the EM input is written once per EM session and u is counted without it (D73). The
+    # model is the one Splink's own backend learns: the same u counts, the same m.
+    rules = "[[birth_date, postcode_match]]"
+    faster = trained_model(spark, tmp_path / "faster", rules)
+    assert list((tmp_path / "faster" / "scratch").rglob(f"{linkage.EM_INPUT}*/*.parquet"))
+    assert spark.conf.get("spark.sql.adaptive.enabled") == "true"
+
+    from splink import SparkAPI
+
+    monkeypatch.setattr(linkage, "_spark_api", lambda session: SparkAPI(
+        spark_session=session, break_lineage_method="parquet", num_partitions_on_repartition=2))
+    monkeypatch.setattr(training, "without_adaptive_execution", lambda session: contextlib.nullcontext())
+    splink_own = trained_model(spark, tmp_path / "splink_own", rules)
+
+    def m_u(model):
+        return [(c["output_column_name"], level.get("m_probability"), level.get("u_probability"))
+                for c in model["comparisons"] for level in c["comparison_levels"]
+                if not level.get("is_null_level")]
+
+    for (name, m, u), (name_own, m_own, u_own) in zip(m_u(faster), m_u(splink_own), strict=True):
+        assert (name, u) == (name_own, u_own)
+        assert (m is None and m_own is None) or m == pytest.approx(m_own, rel=1e-9)

@@ -1,35 +1,34 @@
-"""A generated lake for erasure tests: 1,100 persons through ingest, silver, resolve (rules
-only), gold and features. Erasure is destructive, so the tests of a module share it in order."""
+"""The erasure tests' lake: a copy of the session's ``demo_lake`` folder (lake, landing,
+checkpoints and ``mlruns/``, every stage run once), so that no second pipeline is built for
+them. Erasure is destructive, so the tests of a module share the copy in order; the session's
+demo lake itself is never touched."""
 
 from __future__ import annotations
 
-import datetime as dt
+import shutil
+from pathlib import Path
 
 import pytest
 
-from crm_spark import pipeline
 from crm_spark.tables import Lake
-from tests.conftest import make_config, test_overrides
+from tests.conftest import DEMO_PERSONS, DEMO_SEED, make_config, test_overrides
 
 HASH_KEY = "test-key-for-erasure-0123456789"
-PERSONS = 1100
 EXTRA = [
-    f"generate.persons={PERSONS}",
-    "generate.seed=23",
-    "identity.probabilistic=false",
+    f"generate.persons={DEMO_PERSONS}",
+    f"generate.seed={DEMO_SEED}",
     "run.generate_demo_if_empty=false",
 ]
 
 
 @pytest.fixture(scope="module")
-def erase_lake(spark, tmp_path_factory):
-    """(config, lake, cli options) of a lake built once per test module."""
-    root = tmp_path_factory.mktemp("erase")
+def erase_lake(spark, demo_lake, tmp_path_factory):
+    """(config, lake, cli options) of a copy of demo_lake made once per test module; its
+    checkpoints and MLflow store follow it to the new folder (D53, D54)."""
+    demo_cfg, _, _ = demo_lake
+    root = tmp_path_factory.mktemp("erase") / "project"
+    shutil.copytree(Path(demo_cfg.lake.root).parent, root, symlinks=True)
     cfg = make_config(root, EXTRA)
-    pipeline.generate_demo(spark, cfg)
-    ctx = pipeline.RunContext("build", dt.datetime(2025, 1, 1, tzinfo=dt.UTC), cfg.generate.end_date)
-    wanted = ("ingest", "silver", "resolve", "gold", "features")
-    pipeline.run_stages(spark, cfg, ctx, [s for s in pipeline.stages() if s.name in wanted])
     options = [arg for override in [*test_overrides(root), *EXTRA] for arg in ("--set", override)]
     return cfg, Lake(spark, cfg.lake.root), options
 
