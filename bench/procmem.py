@@ -36,14 +36,14 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def run_measured(command: list[str], log_path: str, env: dict | None = None) -> dict:
+def run_measured(command: list[str], log_path: str, env: dict | None = None, cwd=None) -> dict:
     """Run ``command``; return wall seconds, exit code, and peak RSS (MiB) of the JVM and of the
     Python processes in its tree."""
     peaks = {"jvm": 0, "python": 0, "total": 0}
     with open(log_path, "w") as log:
         start = time.perf_counter()
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})})
+                                env={**os.environ, **(env or {})}, cwd=cwd)
         done = threading.Event()
 
         def sample():

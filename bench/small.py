@@ -16,9 +16,10 @@ Inputs, made once under ``<work>/landing`` (not timed):
   (default profile: e-mail, phone, address, planted duplicates and a few malformed lines). The
   first records take the order file's customer ids as their contact ids, so orders key to them.
 
-Timed: the init step (``init_config``, where `crm-spark init --from` will go) and
-``crm-spark --conf <work>/small.yml run``, one process, measured with the peak memory of its
-tree. The per-stage seconds come from the run's own summary table. Prints a table and writes
+Timed, as the README's "Your own data" runs them, in ``<work>``: ``crm-spark init --from
+landing/orders/orders.csv landing/contacts/contacts.csv --out small.yml`` (its proposal taken
+as written) and ``crm-spark --conf small.yml run``, one process each, measured with the peak
+memory of their trees. The per-stage seconds come from the run's own summary table. Prints a table and writes
 ``bench/results/small.json``. One Spark process at a time; the machine's two cores may be
 shared, so say so beside any figure.
 """
@@ -45,8 +46,6 @@ CLI = str(PROJECT / ".venv" / "bin" / "crm-spark")
 RETAIL = PROJECT.parent / "shared" / "data" / "online_retail" / "online_retail.csv.gz"
 TARGET_SECONDS = 180
 LINES_PER_INVOICE = 3
-RETAIL_SCHEMA = ("InvoiceNo STRING, StockCode STRING, Description STRING, Quantity INT, "
-                 "InvoiceDate TIMESTAMP, UnitPrice DECIMAL(12,3), CustomerID STRING, Country STRING")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,14 +66,15 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work / old, ignore_errors=True) if (work / old).is_dir() else \
             (work / old).unlink(missing_ok=True)
 
-    init = run_measured([sys.executable, __file__, "--init-only", str(work)], str(work / "init.log"))
+    init = run_measured([CLI, "init", "--from", "landing/orders/orders.csv", "landing/contacts/contacts.csv",
+                         "--out", "small.yml"], str(work / "init.log"), cwd=work)
     if init["exit_code"]:
         print(f"init failed; see {work / 'init.log'}")
         return 1
-    confs = ["--conf", str(work / "small.yml")]
+    confs = ["--conf", "small.yml"]
     if args.event_log:
         confs += ["--conf", str(event_log_config(work))]
-    run = run_measured([CLI, *confs, "run"], str(work / "run.log"))
+    run = run_measured([CLI, *confs, "run"], str(work / "run.log"), cwd=work)
     if run["exit_code"]:
         print(f"run failed; see {work / 'run.log'}")
         return 1
@@ -160,41 +160,6 @@ def write_contacts(work: Path, out: Path, records: int, customer_ids: list[str])
         csv.writer(f, lineterminator="\n").writerows(rows)
 
 
-def init_config(work: Path) -> Path:
-    """The init step: write the source config for the two files. Today by hand, as a user
-    would after reading docs/sources.md; `crm-spark init --from FILE...` plugs in here."""
-    landing = work / "landing"
-    config = {
-        "lake": {"root": str(work / "lake"), "landing": str(landing), "truth": str(work / "truth"),
-                 "checkpoints": str(work / "lake" / "_checkpoints")},
-        "mlflow": {"tracking_uri": f"sqlite:///{work / 'mlruns' / 'mlflow.db'}",
-                   "artifact_location": str(work / "mlruns" / "artifacts")},
-        "report": {"out": str(work / "report" / "crm-report.html")},
-        "run": {"generate_demo_if_empty": False},
-        "identity": {"source_trust": ["contacts"]},
-        "sources": {
-            **{name: {"enabled": False} for name in demo_sources()},
-            **retail_sources(str(landing / "orders")),
-            "contacts": {
-                "channel": "crm", "entity": "contact", "format": "csv",
-                "location": str(landing / "contacts"), "options": {"header": True},
-                "schema": "contact_id STRING, first_name STRING, last_name STRING, email STRING, "
-                          "phone STRING, street STRING, city STRING, postcode STRING, "
-                          "birth_date DATE, created_at TIMESTAMP, updated_at TIMESTAMP",
-                "formats": {"birth_date": "dd/MM/yyyy", "created_at": "yyyy-MM-dd HH:mm:ss",
-                            "updated_at": "yyyy-MM-dd HH:mm:ss"},
-                "required": ["contact_id", "updated_at"],
-                "mapping": {c: c for c in ("first_name", "last_name", "email", "phone", "street",
-                                           "city", "postcode", "birth_date", "created_at",
-                                           "updated_at")} | {"source_id": "contact_id"},
-            },
-        },
-    }
-    path = work / "small.yml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
 def event_log_config(work: Path) -> Path:
     """A config that makes the run write Spark's event log (jobs, stages, their call sites)."""
     events = work / "events"
@@ -205,32 +170,6 @@ def event_log_config(work: Path) -> Path:
         "spark.eventLog.enabled": "true", "spark.eventLog.dir": events.as_uri(),
         "spark.eventLog.compress": "false", "spark.eventLog.rolling.enabled": "false"}}}))
     return path
-
-
-def retail_sources(location: str) -> dict:
-    """The orders file as orders, order lines and products (conf/examples/online_retail.yml)."""
-    common = {"channel": "web", "format": "csv", "location": location, "options": {"header": True},
-              "schema": RETAIL_SCHEMA, "formats": {"InvoiceDate": "yyyy-MM-dd HH:mm:ss"}}
-    return {
-        "orders": {**common, "entity": "order", "customer_source": "contacts",
-                   "required": ["InvoiceNo", "InvoiceDate"],
-                   "mapping": {"order_id": "InvoiceNo", "customer_ref": "CustomerID",
-                               "order_ts": "InvoiceDate", "country": "Country"}},
-        "order_lines": {**common, "entity": "order_line",
-                        "required": ["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice"],
-                        "mapping": {"order_id": "InvoiceNo", "sku": "StockCode", "quantity": "Quantity",
-                                    "unit_price": "UnitPrice"}},
-        "products": {**common, "channel": "catalog", "entity": "product", "required": ["StockCode"],
-                     "mapping": {"sku": "StockCode", "name": "Description", "price": "UnitPrice"}},
-    }
-
-
-def demo_sources() -> list[str]:
-    """The demo's sources still merged into every run (issue 20, point 4), switched off."""
-    registry = PROJECT / "conf" / "sources.yml"
-    if not registry.is_file():
-        return []
-    return list((yaml.safe_load(registry.read_text()) or {}).get("sources", {}))
 
 
 STAGE_LINE = re.compile(r"^(\w+)\s+(?:\S+\s+[\d,]+|\(nothing new\))\s+([\d.]+)$")
@@ -250,7 +189,4 @@ def stage_seconds(log: str) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--init-only"]:
-        init_config(Path(sys.argv[2]))
-        sys.exit(0)
     sys.exit(main())

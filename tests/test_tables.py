@@ -122,3 +122,6 @@ def test_constraints_work_on_a_lake_root_given_as_a_relative_path(spark, tmp_pat
     with pytest.raises(DataQualityError, match="silver.t"):
         relative.append(spark.createDataFrame([(None,)], "k STRING"), "silver.t")
     assert [r.k for r in relative.read("silver.t").collect()] == ["a"]
+    relative.merge_upsert(spark.createDataFrame([("b",)], "k STRING"), "silver.new", ["k"], not_null=["k"])
+    with pytest.raises(DataQualityError, match="silver.new"):
+        relative.append(spark.createDataFrame([(None,)], "k STRING"), "silver.new")

@@ -70,7 +70,8 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
 
     map_df = identity_rows(contacts_df, mapping_df, edges_df, ctx).persist()
     lake.sync(map_df, IDENTITY_MAP, ["source", "source_id"],
-              compare=["customer_id", "match_probability", "rule"])
+              compare=["customer_id", "match_probability", "rule"],
+              not_null=["source", "source_id", "customer_id"])
     lake.ensure_not_null(IDENTITY_MAP, ["source", "source_id", "customer_id"])
     map_df.unpersist()
     map_df = lake.read(IDENTITY_MAP).persist()
@@ -80,7 +81,8 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
         contacts_df.join(map_df.select("source", "source_id", "customer_id"), on=["source", "source_id"]),
         cfg.identity).withColumn("resolved_at", F.lit(ctx.now()).cast("timestamp")).persist()
     lake.sync(customers_df, golden.CUSTOMERS, ["customer_id"],
-              compare=[c for c in customers_df.columns if c not in ("customer_id", "resolved_at")])
+              compare=[c for c in customers_df.columns if c not in ("customer_id", "resolved_at")],
+              not_null=["customer_id"])
     lake.ensure_not_null(golden.CUSTOMERS, ["customer_id"])
     golden.write_history(lake, customers_df, ctx)
     customers = customers_df.count()

@@ -1,8 +1,9 @@
 """The Spark type (and date or timestamp pattern) of a column, inferred from its text values.
 
-A :class:`ColumnProfile` is fed each distinct non-empty value once; it keeps what every value
-seen so far fits (integer, decimal with its scale, boolean, a date layout) and gives the
-narrowest declared type that holds them all, with notes where the guess is unsure. Patterns are
+A :class:`ColumnProfile` is fed each distinct non-empty value once; it counts, per type, the
+values it cannot read (integer, decimal with its scale, boolean, a date layout) and gives the
+narrowest declared type that reads them all — or all but 1 % of a sample of 100 values or more,
+as real exports carry a stray 'n/a' — with notes where the guess is unsure. Patterns are
 Spark datetime patterns, the ones bronze parses with (``formats`` in a source).
 """
 
@@ -16,6 +17,9 @@ INTEGER = re.compile(r"^[+-]?\d+$")
 DECIMAL = re.compile(r"^[+-]?(\d*)\.(\d+)$")
 SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$")
 BOOLEANS = {"true", "false"}
+TYPES = ("integer", "decimal", "double", "boolean", "date")
+MISFIT_SHARE = 0.01      # of the distinct values: below 100 values, every value must fit
+TEXT_AFTER = 1_000
 TIME = r"(?:(?P<tsep>[ T])(?P<H>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,9}))?)?)?" \
        r"(?P<z>Z|[+-]\d{2}(?::?\d{2})?)?"
 DAY_FIRST_OR_MONTH_FIRST = re.compile(
@@ -63,47 +67,60 @@ class TypeGuess:
     notes: tuple[str, ...] = ()    # why the guess may be wrong
 
 
+KIND_OF = {"INT": "integer", "BIGINT": "integer", "DECIMAL": "decimal", "DOUBLE": "double",
+           "BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP": "date"}
+
+
 class ColumnProfile:
     """Feed every distinct non-empty value with :meth:`add`; :meth:`guess` gives the type."""
 
     def __init__(self, name: str):
         self.name = name
         self.values = 0
-        self.is_integer = self.is_decimal = self.is_double = self.is_boolean = True
+        self.misfits = dict.fromkeys(TYPES, 0)      # values seen that a type cannot read
+        self.misfit_example: dict[str, str] = {}
         self.leading_zero = False
         self.int_digits = self.scale = 0
         self.int_max = 0
         self.date: _DateShape | None = None
-        self.is_date = True
+
+    def fits(self, kind: str) -> bool:
+        """A type still reads the values: all of them, or all but ``MISFIT_SHARE`` of a large
+        sample (an export's stray 'n/a' should not make a date column text; ingest quarantines
+        those values with their reason)."""
+        return self.misfits[kind] <= int(self.values * MISFIT_SHARE)
 
     @property
     def is_text(self) -> bool:
-        """True once no type but STRING is left: later values need no look."""
-        return not (self.is_integer or self.is_decimal or self.is_double or self.is_boolean or self.is_date)
+        """True once most of a large sample fits no type but STRING: later values need no look."""
+        return self.values >= TEXT_AFTER and all(m > self.values // 2 for m in self.misfits.values())
 
     def add(self, value: str) -> None:
         text = value.strip()
         self.values += 1
-        self._add_number(text)
-        self.is_boolean = self.is_boolean and text.lower() in BOOLEANS
-        if self.is_date:
-            self.is_date = self._add_date(text)
+        misfit = self._add_number(text)
+        if text.lower() not in BOOLEANS:
+            misfit.append("boolean")
+        if not self._add_date(text):
+            misfit.append("date")
+        for kind in misfit:
+            self.misfits[kind] += 1
+            self.misfit_example.setdefault(kind, text)
 
-    def _add_number(self, text: str) -> None:
+    def _add_number(self, text: str) -> list[str]:
+        """The number types that cannot read ``text``; the shape of the ones that can."""
         digits = text.lstrip("+-")
         if INTEGER.match(text):   # an integer also fits a decimal and a double
             self.leading_zero = self.leading_zero or (len(digits) > 1 and digits.startswith("0"))
             self.int_digits = max(self.int_digits, len(digits.lstrip("0")) or 1)
             self.int_max = max(self.int_max, int(digits))
-            return
-        self.is_integer = False
+            return []
         match = DECIMAL.match(text)
         if match:
             self.int_digits = max(self.int_digits, len(match.group(1).lstrip("0")) or 1)
             self.scale = max(self.scale, len(match.group(2)))
-            return
-        self.is_decimal = False
-        self.is_double = self.is_double and bool(SCIENTIFIC.match(text))
+            return ["integer"]
+        return ["integer", "decimal"] + ([] if SCIENTIFIC.match(text) else ["double"])
 
     def _add_date(self, text: str) -> bool:
         match = YEAR_FIRST.match(text)
@@ -137,23 +154,33 @@ class ColumnProfile:
         return True
 
     def guess(self) -> TypeGuess:
+        guess = self._guess()
+        kind = KIND_OF.get(guess.type.split("(")[0])
+        if kind and self.misfits[kind]:
+            note = (f"{self.misfits[kind]:,} of {self.values:,} distinct values do not read as "
+                    f"{guess.type} (e.g. {self.misfit_example[kind]!r}): ingest quarantines them "
+                    "with their reason")
+            return TypeGuess(guess.type, guess.format, (*guess.notes, note))
+        return guess
+
+    def _guess(self) -> TypeGuess:
         if self.values == 0:
             return TypeGuess("STRING", notes=("no value in the sample: STRING",))
-        numeric = self.is_integer or self.is_decimal or self.is_double
+        numeric = self.fits("integer") or self.fits("decimal") or self.fits("double")
         if numeric and is_id_like(self.name):
             return TypeGuess("STRING", notes=("numbers, but named like an identifier: kept as text",))
-        if self.is_integer and self.leading_zero:
+        if self.fits("integer") and self.leading_zero:
             return TypeGuess("STRING", notes=("numbers with leading zeros: kept as text",))
-        if self.is_integer:
+        if self.fits("integer"):
             return TypeGuess("INT" if self.int_max <= INT_MAX // 10 else "BIGINT")
-        if self.is_decimal:
+        if self.fits("decimal"):
             precision = min(38, max(12, self.int_digits + self.scale + 2))
             return TypeGuess(f"DECIMAL({precision},{self.scale})")
-        if self.is_double:
+        if self.fits("double"):
             return TypeGuess("DOUBLE")
-        if self.is_boolean:
+        if self.fits("boolean"):
             return TypeGuess("BOOLEAN")
-        if self.is_date and self.date is not None:
+        if self.fits("date") and self.date is not None:
             return self._date_guess(self.date)
         return TypeGuess("STRING")
 

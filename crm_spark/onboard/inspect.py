@@ -169,7 +169,7 @@ def _looks_like_a_value(text: str) -> bool:
     """A number, a date or a boolean: a field no header would have."""
     profile = ColumnProfile("")
     profile.add(text)
-    return not profile.is_text
+    return profile.guess().type != "STRING"
 
 
 def _json_rows(text, max_rows: int):

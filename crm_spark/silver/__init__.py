@@ -70,7 +70,8 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
         condition = ("s.updated_at > t.updated_at OR (s.updated_at <=> t.updated_at AND "
                      "s._ingested_at > t._ingested_at)") if spec is None else \
             "s._ingested_at > t._ingested_at"
-        lake.merge_upsert(merged_df, table, keys, update_condition=condition)
+        lake.merge_upsert(merged_df, table, keys, update_condition=condition,
+                          not_null=keys if table in NOT_NULL_KEYS else ())
         merged_df.unpersist()
         finish(lake, ctx, table, keys, batches)
         written[table] = rows

@@ -68,6 +68,16 @@ def test_a_number_named_like_an_id_stays_text():
     assert guess("17850", "12", name="visits").type == "INT"
 
 
+def test_a_stray_na_in_a_large_sample_keeps_the_columns_type_and_is_named():
+    days = [f"2024-{month:02d}-{day:02d} 10:00:00" for month in range(1, 13) for day in range(1, 29)]
+    result = guess(*days, "n/a", "n/a ", "unknown")          # 336 dates, 3 of 339 values do not fit
+    assert (result.type, result.format) == ("TIMESTAMP", "yyyy-MM-dd HH:mm:ss")
+    assert any(note.startswith("3 of 339 distinct values do not read as TIMESTAMP (e.g. 'n/a')")
+               for note in result.notes)
+    assert guess(*days, *["n/a"] * 4, *[f"x{i}" for i in range(4)]).type == "STRING"   # 8 > 1 %
+    assert guess("2024-01-31", "n/a").type == "STRING"        # a small sample: every value fits
+
+
 def test_day_first_is_a_guess_when_no_day_is_above_12():
     result = guess("01/02/2024", "03/04/2024")
     assert result.format == "dd/MM/yyyy"

@@ -149,3 +149,23 @@ def test_log_versions_lists_every_table_of_the_layers(spark, lake):
     assert lake.log_versions(["silver", "gold", "features"]) == {"silver.a": 1, "gold.b": 0}
     assert lake.log_version("silver.a") == lake.version("silver.a") == 1
     assert lake.log_version("silver.none") is None
+
+
+def test_a_new_table_gets_its_not_null_constraints_in_its_first_commit(spark, lake):
+    lake.merge_upsert(spark.createDataFrame([("a", 1)], "k STRING, v INT"), "silver.t", ["k"], not_null=["k"])
+    assert lake.log_version("silver.t") == 1                   # created with the constraint, appended
+    lake.ensure_not_null("silver.t", ["k"])                     # already there: no new version
+    assert lake.log_version("silver.t") == 1
+    with pytest.raises(DataQualityError, match=r"silver.t: write refused: .*CHECK constraint k_not_null"):
+        lake.merge_upsert(spark.createDataFrame([(None, 2)], "k STRING, v INT"), "silver.t", ["k"])
+    lake.sync(spark.createDataFrame([("b",)], "k STRING"), "silver.s", ["k"], compare=["k"], not_null=["k"])
+    with pytest.raises(DataQualityError, match="CHECK constraint k_not_null"):
+        lake.append(spark.createDataFrame([(None,)], "k STRING"), "silver.s")
+    assert [r.k for r in lake.read("silver.s").collect()] == ["b"]
+
+
+def test_a_first_batch_with_a_null_key_writes_nothing(spark, lake):
+    with pytest.raises(DataQualityError, match="CHECK constraint k_not_null"):
+        lake.merge_upsert(spark.createDataFrame([(None, 1)], "k STRING, v INT"), "silver.t", ["k"],
+                          not_null=["k"])
+    assert lake.read("silver.t").count() == 0
