@@ -54,7 +54,7 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from crm_spark.gold.sales import MONEY, utc_date
+from crm_spark.gold.sales import MONEY, utc_date, with_first_seen_by_orders
 
 DEFAULT_WINDOWS = (30, 90, 365)
 COMPLAINT_CATEGORIES = ("complaint",)
@@ -102,28 +102,6 @@ def filter_known_at(df: DataFrame, ts_column: str, as_of: dt.date) -> DataFrame:
     """
     # An aware datetime literal is an instant, so the session time zone cannot move the cut-off.
     return df.filter(F.col(ts_column) < F.lit(cutoff(as_of)))
-
-
-def with_first_seen_by_orders(customers_df: DataFrame, sales_df: DataFrame) -> DataFrame:
-    """``first_seen_at`` made the earlier of the golden record's and the customer's first order.
-
-    A contact source built from an order export (one row per order, ``created_at`` the order's
-    day) keeps each record's latest row, so its ``first_seen_at`` is the customer's *last*
-    order: every customer still buying would count as unknown at a past as_of and drop out of
-    the features and churn labels without a word (D63). A customer who ordered is known.
-
-    Args:
-        customers_df: requires ``customer_id, first_seen_at``.
-        sales_df: requires ``customer_id, order_ts``.
-
-    Returns:
-        ``customers_df`` with ``first_seen_at`` replaced.
-    """
-    first_orders_df = (sales_df.filter(F.col("customer_id").isNotNull()).groupBy("customer_id")
-                       .agg(F.min("order_ts").alias("_first_order_at")))
-    return (customers_df.join(first_orders_df, on="customer_id", how="left")
-            .withColumn("first_seen_at", F.least("first_seen_at", "_first_order_at"))
-            .drop("_first_order_at"))
 
 
 def _days_ago(ts_column: str, as_of: dt.date) -> Column:

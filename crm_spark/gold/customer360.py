@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from crm_spark.gold.sales import MONEY, utc_date
+from crm_spark.gold.sales import MONEY, utc_date, with_first_seen_by_orders
 from crm_spark.privacy.consent import consent_at
 
 
@@ -86,7 +86,8 @@ def customer_360(customers_df: DataFrame, sales_df: DataFrame, web_df: DataFrame
         scores and segment, model outputs (null until scored), ``as_of``.
     """
     as_of_col = F.lit(as_of)
-    base = customers_df.filter(utc_date("first_seen_at") <= as_of_col).select(
+    known_df = with_first_seen_by_orders(customers_df, sales_df)   # a customer who ordered is known (D63)
+    base = known_df.filter(utc_date("first_seen_at") <= as_of_col).select(
         "customer_id", *profile_fields, "record_count", "sources", "first_seen_at")
     joined = (base.join(purchases_of(sales_df), on="customer_id", how="left")
               .join(engagement_of(web_df, email_df, as_of), on="customer_id", how="left")

@@ -106,3 +106,26 @@ def customer_exclusions(sales_df: DataFrame, as_of: dt.date) -> tuple[int, int]:
         F.count(F.when(F.col("customer_id").isNotNull() & ~F.col("has_purchase"), 1)).alias("no_purchase"),
     ).first()
     return int(row["guest_orders"] or 0), int(row["no_purchase"] or 0)
+
+
+def with_first_seen_by_orders(customers_df: DataFrame, sales_df: DataFrame) -> DataFrame:
+    """``first_seen_at`` made the earlier of the golden record's and the customer's first order.
+
+    A contact source built from an order export (one row per order, ``created_at`` the order's
+    day) keeps each record's latest row, so its ``first_seen_at`` is the customer's *last*
+    order: every customer still buying would count as unknown at a past as_of and drop out of
+    customer 360, the features and churn labels without a word (D63). A customer who
+    ordered is known.
+
+    Args:
+        customers_df: requires ``customer_id, first_seen_at``.
+        sales_df: requires ``customer_id, order_ts``.
+
+    Returns:
+        ``customers_df`` with ``first_seen_at`` replaced.
+    """
+    first_orders_df = (sales_df.filter(F.col("customer_id").isNotNull()).groupBy("customer_id")
+                       .agg(F.min("order_ts").alias("_first_order_at")))
+    return (customers_df.join(first_orders_df, on="customer_id", how="left")
+            .withColumn("first_seen_at", F.least("first_seen_at", "_first_order_at"))
+            .drop("_first_order_at"))

@@ -47,8 +47,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from crm_spark.errors import ConfigError, DataQualityError
-from crm_spark.features.customer import filter_known_at, with_first_seen_by_orders
-from crm_spark.gold.sales import utc_date
+from crm_spark.features.customer import filter_known_at
+from crm_spark.gold.sales import utc_date, with_first_seen_by_orders
 
 log = logging.getLogger(__name__)
 

@@ -215,3 +215,21 @@ def test_a_customer_who_ordered_is_known_whatever_the_record_says(spark):
     features_df = customer_features(sales_df, *empty, customers_df, AS_OF)
     rows = features_df.select("customer_id", "tenure_days", "purchases_lifetime").collect()
     assert [tuple(r) for r in rows] == [("c7", 59, 1)]   # Feb 1 -> Mar 31 of a leap year
+
+
+def test_customer_360_knows_a_customer_from_the_first_order_too(spark):
+    # the same c7 as above in gold.customer_360: without D63 it had no row at AS_OF
+    from crm_spark.gold.customer360 import customer_360
+
+    orders_df = spark.createDataFrame([order("c7", "web", "o70", "2024-02-01 12:00:00", "15.00")], ORDERS)
+    sales_df = order_revenue(orders_df, spark.createDataFrame([], LINES), AS_OF)
+    empty = [spark.createDataFrame([], schema) for schema in (WEB, EMAIL, TICKETS)]
+    customers_df = spark.createDataFrame(
+        [("c7", ts("2024-05-01 00:00:00"), 1, ["orders"])],
+        "customer_id string, first_seen_at timestamp, record_count int, sources array<string>")
+    consent_df = spark.createDataFrame([], "customer_id string, channel string, status string, changed_at timestamp")
+    rfm_df = spark.createDataFrame([], "customer_id string, r_score int, f_score int, m_score int, "
+                                       "rfm_score string, segment string")
+    profile_df = customer_360(customers_df, sales_df, *empty, consent_df, rfm_df, AS_OF, profile_fields=[])
+    rows = profile_df.select("customer_id", "tenure_days", "orders").collect()
+    assert [tuple(r) for r in rows] == [("c7", 59, 1)]
