@@ -172,7 +172,7 @@ def event_log_config(work: Path) -> Path:
     return path
 
 
-STAGE_LINE = re.compile(r"^(\w+)\s+(?:\S+\s+[\d,]+|\(nothing new\))\s+([\d.]+)$")
+STAGE_LINE = re.compile(r"^(\w+)\s+(?:.+?\s+[\d,]+|\(nothing new\))\s+([\d.]+)$")   # names may hold spaces
 
 
 def stage_seconds(log: str) -> dict[str, float]:

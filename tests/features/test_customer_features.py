@@ -227,7 +227,8 @@ def test_customer_360_knows_a_customer_from_the_first_order_too(spark):
     customers_df = spark.createDataFrame(
         [("c7", ts("2024-05-01 00:00:00"), 1, ["orders"])],
         "customer_id string, first_seen_at timestamp, record_count int, sources array<string>")
-    consent_df = spark.createDataFrame([], "customer_id string, channel string, status string, changed_at timestamp")
+    consent_df = spark.createDataFrame([], "customer_id string, channel string, status string, "
+                                           "changed_at timestamp")
     rfm_df = spark.createDataFrame([], "customer_id string, r_score int, f_score int, m_score int, "
                                        "rfm_score string, segment string")
     profile_df = customer_360(customers_df, sales_df, *empty, consent_df, rfm_df, AS_OF, profile_fields=[])
