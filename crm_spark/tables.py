@@ -20,6 +20,7 @@ from py4j.protocol import Py4JError, Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from crm_spark import fs
 from crm_spark.config import TABLE_NAME
@@ -115,7 +116,9 @@ class Lake:
         if self.exists(table):
             return
         location = fs.qualified(self.spark, self.path(table))
-        builder = DeltaTable.createIfNotExists(self.spark).location(location).addColumns(schema)
+        # nullable as a DataFrame write makes a new table: a non-null column of this batch's plan
+        # must not become a NOT NULL column that refuses later batches
+        builder = DeltaTable.createIfNotExists(self.spark).location(location).addColumns(_nullable(schema))
         for key, value in self.table_properties.items():
             builder = builder.property(key, value)
         for column in columns:
@@ -316,6 +319,18 @@ class Lake:
             TXN_APP_ID_CONF: txn.app_id if txn else None,
             TXN_VERSION_CONF: str(txn.version) if txn else None,
         })
+
+
+def _nullable(data_type):
+    """``data_type`` with every field, element and value nullable (Delta's ``asNullable``)."""
+    if isinstance(data_type, T.StructType):
+        return T.StructType([T.StructField(f.name, _nullable(f.dataType), True, f.metadata)
+                             for f in data_type.fields])
+    if isinstance(data_type, T.ArrayType):
+        return T.ArrayType(_nullable(data_type.elementType), True)
+    if isinstance(data_type, T.MapType):
+        return T.MapType(_nullable(data_type.keyType), _nullable(data_type.valueType), True)
+    return data_type
 
 
 class _SessionConf:

@@ -5,6 +5,7 @@ import datetime as dt
 import json
 
 import pytest
+from pyspark.sql import functions as F
 
 from crm_spark import ops, pipeline, quality
 from crm_spark.errors import CrmSparkError, DataQualityError
@@ -169,3 +170,10 @@ def test_a_first_batch_with_a_null_key_writes_nothing(spark, lake):
         lake.merge_upsert(spark.createDataFrame([(None, 1)], "k STRING, v INT"), "silver.t", ["k"],
                           not_null=["k"])
     assert lake.read("silver.t").count() == 0
+
+
+def test_a_table_created_with_constraints_keeps_its_other_columns_nullable(spark, lake):
+    first = spark.createDataFrame([("a",)], "k STRING").withColumn("v", F.lit(1))   # v: not null here
+    lake.merge_upsert(first, "silver.t", ["k"], not_null=["k"])
+    lake.merge_upsert(spark.createDataFrame([("b", None)], "k STRING, v INT"), "silver.t", ["k"])
+    assert sorted((r.k, r.v) for r in lake.read("silver.t").collect()) == [("a", 1), ("b", None)]
