@@ -127,7 +127,7 @@ def run_case(spark, case: Case, folder: Path) -> dict:
 
     from crm_spark import bronze
     from crm_spark.config import load_config
-    from crm_spark.pipeline import RunContext
+    from crm_spark.context import RunContext
     from crm_spark.tables import Lake
 
     conf = folder / "sources.yml"

@@ -248,7 +248,7 @@ def configure_logging(verbose: bool) -> None:
 
 
 def new_context(args: argparse.Namespace, cfg: Config):
-    from crm_spark.pipeline import RunContext
+    from crm_spark.context import RunContext
 
     as_of = getattr(args, "as_of", None) or cfg.run.as_of
     return RunContext(run_id=uuid.uuid4().hex[:12], started_at=dt.datetime.now(dt.UTC),

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from crm_spark.config import Config
+from crm_spark.context import RunContext
 from crm_spark.errors import CrmSparkError
-from crm_spark.pipeline import RunContext
 from crm_spark.tables import Lake
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,6 @@ only through Delta tables, so any stage can be re-run alone.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -16,24 +15,9 @@ from pyspark.sql import SparkSession
 
 from crm_spark import fs
 from crm_spark.config import Config
+from crm_spark.context import RunContext
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """What a run passes down instead of reading clocks: its id, its as-of date, its start."""
-
-    run_id: str
-    started_at: dt.datetime
-    as_of: dt.date | None = None
-    # an as_of after the latest data is refused unless this is set (--force-as-of)
-    force_as_of: bool = False
-    # Lineage timestamps (``_ingested_at``) come from here; the CLI passes the wall clock.
-    clock: Callable[[], dt.datetime] | None = None
-
-    def now(self) -> dt.datetime:
-        return self.clock() if self.clock else self.started_at
 
 
 StageFn = Callable[[SparkSession, Config, RunContext], dict[str, int]]

@@ -15,8 +15,8 @@ from crm_spark import errors, fs
 from crm_spark.bronze import files, jdbc
 from crm_spark.bronze.batch import INGEST_LOG, QUARANTINE, BatchResult
 from crm_spark.config import Config
+from crm_spark.context import RunContext
 from crm_spark.errors import CrmSparkError
-from crm_spark.pipeline import RunContext
 from crm_spark.sources.registry import Source, load_sources
 from crm_spark.tables import Lake
 

@@ -23,7 +23,7 @@ from crm_spark import fs
 from crm_spark.bronze import bad_files, checkpoints, parse, text
 from crm_spark.bronze.batch import BatchInput, BatchResult, write_batch
 from crm_spark.config import Config
-from crm_spark.pipeline import RunContext
+from crm_spark.context import RunContext
 from crm_spark.privacy import suppression
 from crm_spark.sources.registry import Source
 from crm_spark.tables import Lake

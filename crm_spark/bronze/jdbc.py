@@ -17,8 +17,8 @@ from pyspark.sql import functions as F
 from crm_spark.bronze import parse
 from crm_spark.bronze.batch import INGEST_LOG, BatchInput, BatchResult, write_batch
 from crm_spark.config import Config, resolve_secret
+from crm_spark.context import RunContext
 from crm_spark.errors import CrmSparkError
-from crm_spark.pipeline import RunContext
 from crm_spark.privacy import suppression
 from crm_spark.sources.registry import Source
 from crm_spark.tables import Lake, Txn

@@ -21,8 +21,8 @@ from pyspark.sql import functions as F
 
 from crm_spark import fs
 from crm_spark.config import TABLE_NAME, Config
+from crm_spark.context import RunContext
 from crm_spark.errors import CrmSparkError, TableNotFoundError
-from crm_spark.pipeline import RunContext
 from crm_spark.tables import Lake
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ from pyspark.sql import functions as F
 
 from crm_spark import fs
 from crm_spark.config import IDENTITY_MATCH_COLUMNS, Config
+from crm_spark.context import RunContext
 from crm_spark.errors import TableNotFoundError
 from crm_spark.identity import golden, graph, keys, linkage, pairs, stable_ids
-from crm_spark.pipeline import RunContext
 from crm_spark.silver.contacts import CONTACTS
 from crm_spark.tables import Lake
 

@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from crm_spark.config import IdentityConfig
-from crm_spark.pipeline import RunContext
+from crm_spark.context import RunContext
 from crm_spark.tables import Lake
 
 CUSTOMERS = "silver.customers"

@@ -18,8 +18,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crm_spark.config import IDENTITY_MATCH_COLUMNS, IdentityConfig
+from crm_spark.context import RunContext
 from crm_spark.identity import pairs, training
-from crm_spark.pipeline import RunContext
 from crm_spark.tables import Lake
 
 log = logging.getLogger(__name__)

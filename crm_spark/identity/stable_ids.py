@@ -24,8 +24,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from crm_spark.context import RunContext
 from crm_spark.errors import CrmSparkError
-from crm_spark.pipeline import RunContext
 from crm_spark.tables import Lake
 
 log = logging.getLogger(__name__)

@@ -24,9 +24,9 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, NumericType
 
 from crm_spark.config import Config
+from crm_spark.context import RunContext
 from crm_spark.errors import DataQualityError, SchemaContractError
 from crm_spark.models import churn, tracking
-from crm_spark.pipeline import RunContext
 from crm_spark.tables import Lake
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crm_spark.config import Config
+from crm_spark.context import RunContext
 from crm_spark.errors import CrmSparkError
 from crm_spark.models import churn, clv, tracking, train
-from crm_spark.pipeline import RunContext
 from crm_spark.tables import Lake
 
 log = logging.getLogger(__name__)

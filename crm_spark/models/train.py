@@ -15,11 +15,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crm_spark.config import Config
+from crm_spark.context import RunContext
 from crm_spark.errors import CrmSparkError
 from crm_spark.gold import sales
 from crm_spark.gold.sales import order_revenue
 from crm_spark.models import clv, tracking
-from crm_spark.pipeline import RunContext
 from crm_spark.quality.exclusions import excluded
 from crm_spark.silver import read_table
 from crm_spark.tables import Lake

@@ -31,8 +31,8 @@ from pyspark.sql import functions as F
 
 from crm_spark import fs
 from crm_spark.config import Config
+from crm_spark.context import RunContext
 from crm_spark.errors import CrmSparkError
-from crm_spark.pipeline import RunContext
 from crm_spark.privacy import subjects
 from crm_spark.privacy.hashing import hash_key, keyed_hash
 from crm_spark.privacy.suppression import SUPPRESSION, delete_matching, fingerprint

@@ -18,8 +18,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crm_spark.config import Config, ExpectationConfig
+from crm_spark.context import RunContext
 from crm_spark.errors import ConfigError, CrmSparkError, DataQualityError, TableNotFoundError
-from crm_spark.pipeline import RunContext
 from crm_spark.quality import expectations as ex
 from crm_spark.tables import Lake
 

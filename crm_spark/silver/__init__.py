@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crm_spark.config import Config
-from crm_spark.pipeline import RunContext
+from crm_spark.context import RunContext
 from crm_spark.silver import row_ids
 from crm_spark.silver.contacts import (
     CONTACT_COLUMNS,
