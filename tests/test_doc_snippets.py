@@ -10,7 +10,6 @@ the lake its test builds, and run there (tests/models/test_churn_telco.py); the 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,21 +17,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PROJECT
+from tests.support.doc_blocks import doc_blocks
 
-DOCS = (PROJECT / "README.md", *sorted((PROJECT / "docs").glob("*.md")))
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 TELCO = "telco_customers"
 
 
 def python_blocks() -> list[tuple[str, str]]:
-    """``(file:line, code)`` of every python block of the docs, in file order."""
-    blocks = []
-    for doc in DOCS:
-        text = doc.read_text(encoding="utf-8")
-        for match in BLOCK.finditer(text):
-            line = text.count("\n", 0, match.start()) + 1
-            blocks.append((f"{doc.relative_to(PROJECT)}:{line}", match.group(1)))
-    return blocks
+    return doc_blocks("python")
 
 
 def telco_blocks() -> list[tuple[str, str]]:

@@ -5,26 +5,16 @@ What the mapping example computes is checked in tests/silver/test_mapping_docs.p
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from crm_spark.config import load_config
 from crm_spark.sources.registry import load_sources
-from tests.conftest import CONF_DIR, PROJECT
-
-DOCS = (PROJECT / "README.md", *sorted((PROJECT / "docs").glob("*.md")))
-BLOCK = re.compile(r"^```yaml\n(.*?)^```", re.MULTILINE | re.DOTALL)
+from tests.conftest import CONF_DIR
+from tests.support.doc_blocks import doc_blocks
 
 
 def yaml_blocks() -> list[tuple[str, str]]:
-    blocks = []
-    for doc in DOCS:
-        text = doc.read_text(encoding="utf-8")
-        for match in BLOCK.finditer(text):
-            line = text.count("\n", 0, match.start()) + 1
-            blocks.append((f"{doc.relative_to(PROJECT)}:{line}", match.group(1)))
-    return blocks
+    return doc_blocks("yaml")
 
 
 def test_the_docs_hold_yaml_blocks():
