@@ -408,7 +408,7 @@ def cmd_resolve(args, cfg: Config) -> int:
 def cmd_gold(args, cfg: Config) -> int:
     if args.drop_snapshot is None:
         return _run_one("gold", args, cfg)
-    from crm_spark.gold import drop_snapshot
+    from crm_spark.as_of import drop_snapshot
 
     if args.as_of is not None:
         raise CrmSparkError("gold: give --as-of or --drop-snapshot, not both")

@@ -250,6 +250,7 @@ class IdentityConfig:
     link_type: str = "link_and_dedupe"
     deduplicated_sources: tuple[str, ...] = ()
     max_pairs_for_u: int = 1_000_000
+    train_on_driver_max_records: int = 100_000
     probabilistic: bool = True
     seed: int = 42
     retrain: bool = False

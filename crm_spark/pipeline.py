@@ -48,7 +48,7 @@ class StageReport:
 
 def stages() -> list[Stage]:
     """The stages that exist so far, in flow order (imported lazily: each pulls in Spark code)."""
-    from crm_spark import bronze, gold, identity, scoring, silver
+    from crm_spark import bronze, features, gold, identity, scoring, silver
     from crm_spark.models import train
 
     contacts = ("silver.contacts", "a contact source (entity: contact)")
@@ -63,7 +63,7 @@ def stages() -> list[Stage]:
               ("silver",), ("silver",), (contacts,)),
         Stage("gold", gold.build, "silver -> customer 360, RFM, cohorts, KPIs, attribution, journeys",
               ("silver",), ("gold",), (orders, customers)),
-        Stage("features", train.build_features, "point-in-time customer features",
+        Stage("features", features.build, "point-in-time customer features",
               ("silver",), ("features",), (orders, customers)),
         Stage("train", train.train_all, "churn, CLV and recommendation models -> MLflow registry",
               ("silver", "features"), ("features",), (orders, customers)),

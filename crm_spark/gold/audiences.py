@@ -14,9 +14,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crm_spark import fs
+from crm_spark.as_of import latest_snapshot
 from crm_spark.config import Config
 from crm_spark.errors import CrmSparkError
-from crm_spark.gold import latest_snapshot
 from crm_spark.privacy.consent import consent_at
 from crm_spark.tables import Lake
 
@@ -64,7 +64,7 @@ def export_audience(
     spark: SparkSession, cfg: Config, channel: str, segment: str, out: str, as_of: dt.date | None = None
 ) -> tuple[int, dt.date]:
     """Write the customer ids of one audience to a single CSV file ``out``; without ``as_of``,
-    the newest snapshot the data reaches (:func:`crm_spark.gold.latest_snapshot`).
+    the newest snapshot the data reaches (:func:`crm_spark.as_of.latest_snapshot`).
 
     Returns:
         (rows written, the as_of exported)

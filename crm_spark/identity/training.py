@@ -9,10 +9,11 @@ dropped and the prior is multiplied by their Bayes factors), so such a rule must
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from crm_spark.config import IdentityConfig
 from crm_spark.errors import CrmSparkError
@@ -90,6 +91,9 @@ def without_adaptive_execution(spark):
 def train(spark, linker, cfg: IdentityConfig, counts: Mapping[Rule, int], scoped: bool) -> None:
     """u from random pairs, then m by EM on each training rule that gives pairs.
 
+    Args:
+        spark: the session of a linker on Splink's Spark backend; None for one on DuckDB.
+
     Raises:
         CrmSparkError: no rule of ``identity.training_blocking`` gives pairs.
     """
@@ -103,7 +107,7 @@ def train(spark, linker, cfg: IdentityConfig, counts: Mapping[Rule, int], scoped
             + ", ".join("+".join(rule) for rule in cfg.training_blocking)
             + ") gives record pairs in this data; add a rule on columns it holds, or set "
               "identity.probabilistic=false")
-    with without_adaptive_execution(spark):
+    with without_adaptive_execution(spark) if spark is not None else nullcontext():
         linker.training.estimate_u_using_random_sampling(max_pairs=cfg.max_pairs_for_u, seed=cfg.seed)
     for rule in rules:
         try:
@@ -114,3 +118,26 @@ def train(spark, linker, cfg: IdentityConfig, counts: Mapping[Rule, int], scoped
                                 f"{'+'.join(rule)}; remove it from identity.training_blocking") from e
         log.info("identity: EM on %s (%d pairs) done", "+".join(rule), counts[rule])
     log.info("identity: trained the matching model in %.1f s", time.perf_counter() - start)
+
+
+def with_learned_parameters(model: dict, trained: dict) -> dict:
+    """``model`` with the prior and every level's m and u probabilities of ``trained``, a model
+    of the same comparisons written for another SQL dialect (trained on the driver, D94).
+
+    Raises:
+        ValueError: the two models do not have the same comparisons and levels.
+    """
+    learned = copy.deepcopy(model)
+    learned["probability_two_random_records_match"] = trained["probability_two_random_records_match"]
+    for comparison, source in zip(learned["comparisons"], trained["comparisons"], strict=True):
+        for level, source_level in zip(comparison["comparison_levels"], source["comparison_levels"],
+                                       strict=True):
+            if (comparison["output_column_name"], level["label_for_charts"]) != (
+                    source["output_column_name"], source_level["label_for_charts"]):
+                raise ValueError(f"identity: level {source['output_column_name']}: "
+                                 f"{source_level['label_for_charts']} of the trained model does not "
+                                 f"match {comparison['output_column_name']}: {level['label_for_charts']}")
+            for key in ("m_probability", "u_probability"):
+                if key in source_level:
+                    level[key] = source_level[key]
+    return learned

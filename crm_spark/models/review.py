@@ -21,7 +21,9 @@ from pyspark.sql import functions as F
 from crm_spark.config import Config
 from crm_spark.context import RunContext
 from crm_spark.errors import CrmSparkError
-from crm_spark.models import churn, clv, tracking, train
+from crm_spark.features.inputs import features_at, purchases, sales_of
+from crm_spark.models import churn, clv, tracking
+from crm_spark.scoring.scorers import score_churn, score_clv, score_recs
 from crm_spark.tables import Lake
 
 log = logging.getLogger(__name__)
@@ -83,9 +85,9 @@ def churn_holdout(spark: SparkSession, cfg: Config, run_params: Mapping[str, str
     if changed:
         log.warning("churn holdout: inputs changed since the run (table: logged, current version): %s; "
                     "the rebuilt rows may differ from those the model was chosen on", changed)
-    sales_df = train.sales_of(lake, cfg, as_of)
+    sales_df = sales_of(lake, cfg, as_of)
     labels_df = churn.churn_labels(sales_df, lake.read("silver.customers"), valid_as_of, horizon)
-    return churn.churn_dataset(train.features_at(lake, cfg, valid_as_of, sales_df), labels_df)
+    return churn.churn_dataset(features_at(lake, cfg, valid_as_of, sales_df), labels_df)
 
 
 def score_holdout(model: PipelineModel, holdout_df: DataFrame) -> DataFrame:
@@ -113,7 +115,7 @@ def clv_summaries(spark: SparkSession, cfg: Config, as_of: dt.date, customer_ids
     ``m_x`` at ``as_of`` in ``time_unit`` (the champion's ``time_unit``); customers without a
     purchase by then have no row."""
     ids_df = _ids_df(spark, customer_ids)
-    purchases_df = train.purchases(Lake(spark, cfg.lake.root), cfg, as_of).join(
+    purchases_df = purchases(Lake(spark, cfg.lake.root), cfg, as_of).join(
         ids_df, on="customer_id", how="left_semi")
     return clv.summaries(purchases_df, as_of, time_unit).select(
         "customer_id", *(F.col(c).cast("double").alias(c) for c in ("x", "t_x", "T")), "m_x")
@@ -141,11 +143,11 @@ def score_customers(spark: SparkSession, cfg: Config, as_of: dt.date,
     # a churn model trained on a snapshot's flag scores that snapshot's rows, not the lake's customers
     has["crm_churn"] &= getattr(cfg.models, "churn_label", "purchases") != "explicit"
     parts = {
-        "crm_churn": (lambda: train.score_churn(spark, cfg, ctx),
+        "crm_churn": (lambda: score_churn(spark, cfg, ctx),
                       {"churn_probability": "double"}),
-        "crm_clv": (lambda: train.score_clv(spark, cfg, ctx),
+        "crm_clv": (lambda: score_clv(spark, cfg, ctx),
                     {"expected_purchases": "double", "probability_alive": "double", "clv": "double"}),
-        "crm_recs": (lambda: _recommendation_lists(train.score_recs(spark, cfg, ctx)),
+        "crm_recs": (lambda: _recommendation_lists(score_recs(spark, cfg, ctx)),
                      {"recommendations": "array<string>"}),
     }
     result_df = ids_df

@@ -14,37 +14,27 @@ import logging
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from crm_spark.as_of import resolve_as_of
 from crm_spark.config import Config
 from crm_spark.context import RunContext
 from crm_spark.errors import CrmSparkError
+from crm_spark.features.customer import FEATURE_COLUMNS
+from crm_spark.features.inputs import features_at, purchases_of, sales_of
 from crm_spark.gold import sales
-from crm_spark.gold.sales import order_revenue
-from crm_spark.models import clv, tracking
+from crm_spark.models import churn, clv, pyfunc, recs, tracking
+from crm_spark.models.pyfunc import ClvModel
+from crm_spark.models.settings import (
+    RECS_INTERACTIONS,
+    clv_settings,
+    fit_from_params,
+    fit_params,
+    recs_settings,
+)
 from crm_spark.quality.exclusions import excluded
 from crm_spark.silver import read_table
 from crm_spark.tables import Lake
 
 log = logging.getLogger(__name__)
-
-def as_of_for(lake: Lake, ctx: RunContext) -> dt.date:
-    from crm_spark.gold import resolve_as_of
-
-    return resolve_as_of(lake, ctx)
-
-
-def sales_of(lake: Lake, cfg: Config, as_of: dt.date) -> DataFrame:
-    """``order_revenue`` up to ``as_of``; without order lines, revenue is the orders' totals."""
-    return order_revenue(lake.read("silver.orders"), read_table(lake, cfg, "silver.order_lines"), as_of)
-
-
-def purchases(lake: Lake, cfg: Config, as_of: dt.date) -> DataFrame:
-    """``customer_id, order_ts, revenue`` of known customers' purchases up to ``as_of``."""
-    return purchases_of(sales_of(lake, cfg, as_of))
-
-
-def purchases_of(sales_df: DataFrame) -> DataFrame:
-    return (sales_df.filter(F.col("is_purchase") & F.col("customer_id").isNotNull())
-            .select("customer_id", "order_ts", F.col("revenue").cast("double").alias("revenue")))
 
 
 def customer_exclusions(model: str, sales_df: DataFrame, as_of: dt.date) -> dict[str, int]:
@@ -65,35 +55,10 @@ def stage_counts(name: str, result: dict) -> dict[str, int]:
     return counts
 
 
-def clv_settings(cfg: Config, calibration_end: dt.date, holdout_end: dt.date | None) -> clv.ClvSettings:
-    unit = 7 if cfg.models.clv_time_unit == "weeks" else 1
-    return clv.ClvSettings(
-        calibration_end=calibration_end, holdout_end=holdout_end, time_unit=cfg.models.clv_time_unit,
-        horizon=cfg.models.clv_horizon_days / unit,
-        discount_rate=(1 + cfg.models.clv_discount_rate_annual) ** (unit / 365) - 1,
-        step=7.0 / unit)
-
-
-def fit_params(fit: clv.ClvFit) -> dict[str, float]:
-    """The fitted parameters under the names the registry exposes."""
-    bg, gg = fit.bgnbd, fit.gamma_gamma
-    return {"bgnbd_r": bg.r, "bgnbd_alpha": bg.alpha, "bgnbd_a": bg.a, "bgnbd_b": bg.b,
-            "gg_p": gg.p, "gg_q": gg.q, "gg_v": gg.v}
-
-
-def fit_from_params(params: dict[str, float]) -> clv.ClvFit:
-    from crm_spark.models import btyd
-
-    return clv.ClvFit(btyd.BgNbdParams(params["bgnbd_r"], params["bgnbd_alpha"], params["bgnbd_a"],
-                                       params["bgnbd_b"]),
-                      btyd.GammaGammaParams(params["gg_p"], params["gg_q"], params["gg_v"]),
-                      0, 0, 0, 0, 0.0)
-
-
 def train_clv(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, float]:
     """Fit on the calibration period, measure the holdout, log, register, promote."""
     lake = Lake(spark, cfg.lake.root)
-    as_of = as_of_for(lake, ctx)
+    as_of = resolve_as_of(lake, ctx)
     calibration_end = as_of - dt.timedelta(days=cfg.models.clv_holdout_days)
     settings = clv_settings(cfg, calibration_end, as_of)
     sales_df = sales_of(lake, cfg, as_of).persist()
@@ -111,9 +76,6 @@ def train_clv(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, fl
     # The registered model is the calibration fit: it never saw the holdout, so champion and
     # challenger compare fairly on it; scoring applies its parameters to summaries at as_of.
     params = fit_params(validation_fit)
-    from crm_spark.models import pyfunc
-    from crm_spark.models.pyfunc import ClvModel
-
     final_settings = dataclasses.replace(settings, calibration_end=as_of, holdout_end=None)
     model = ClvModel(params, final_settings.horizon, final_settings.discount_rate, final_settings.step,
                      settings.time_unit)
@@ -133,30 +95,7 @@ def train_clv(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, fl
     return {"version": version, **metrics, **exclusions}
 
 
-def score_clv(spark: SparkSession, cfg: Config, ctx: RunContext) -> DataFrame:
-    """``gold.clv_scores`` from ``models:/crm_clv@champion`` for every customer with a purchase."""
-    lake = Lake(spark, cfg.lake.root)
-    as_of = as_of_for(lake, ctx)
-    model = tracking.load_pyfunc(cfg, "crm_clv").unwrap_python_model()
-    settings = clv.ClvSettings(calibration_end=as_of, time_unit=model.time_unit, horizon=model.horizon,
-                               discount_rate=model.discount_rate, step=model.step)
-    summaries_df = clv.summaries(purchases(lake, cfg, as_of), as_of, settings.time_unit)
-    return clv.predict(summaries_df, fit_from_params(model.params), settings).withColumn(
-        "as_of", F.lit(as_of))
-
-
-RECS_INTERACTIONS = "features.recs_interactions"
 EPOCH = dt.date(1970, 1, 1)
-
-
-def recs_settings(cfg: Config):
-    from crm_spark.models import recs
-
-    m = cfg.models
-    return recs.RecsSettings(rank=m.recs_rank, reg_param=m.recs_reg_param, alpha=m.recs_alpha,
-                             max_iter=m.recs_max_iter, top_n=m.recs_top_n, k=m.recs_k,
-                             exclude_purchased=m.recs_exclude_purchased, seed=m.seed,
-                             weights=dict(m.recs_weights) or None)
 
 
 def train_recs(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, float]:
@@ -164,14 +103,12 @@ def train_recs(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, f
     before ``as_of``) against popularity, then refitted on everything up to ``as_of`` for scoring.
     The refit's interactions (the id <-> index mapping the model needs) are kept in
     ``features.recs_interactions`` under the run id."""
-    from crm_spark.models import pyfunc, recs
-
     lake = Lake(spark, cfg.lake.root)
     if not lake.exists("silver.order_lines"):
         log.info("crm_recs skipped: recommendations need order lines (an order_line or pos_transaction "
                  "source); no source feeds silver.order_lines")
         return {}
-    as_of = as_of_for(lake, ctx)
+    as_of = resolve_as_of(lake, ctx)
     settings = recs_settings(cfg)
     split = as_of - dt.timedelta(days=cfg.models.recs_test_days)
     end = as_of + dt.timedelta(days=1)
@@ -218,50 +155,18 @@ def same_validation(cfg: Config, name: str, params: dict, versions: dict[str, in
     return None
 
 
-def score_recs(spark: SparkSession, cfg: Config, ctx: RunContext) -> DataFrame:
-    """``gold.recommendations`` from ``models:/crm_recs@champion`` and the interactions it was
-    fitted on; customers without marketing consent get none."""
-    from crm_spark.models import recs
-
-    lake = Lake(spark, cfg.lake.root)
-    as_of = as_of_for(lake, ctx)
-    champion = tracking.alias_version(cfg, "crm_recs", tracking.CHAMPION)
-    model = tracking.load_spark_model(cfg, "crm_recs")
-    # MLflow stores a lone Spark ML model as a one-stage pipeline
-    model = model.stages[-1] if hasattr(model, "stages") else model
-    interactions_df = (lake.read(RECS_INTERACTIONS).filter(F.col("run_id") == champion.run_id)
-                       .drop("run_id").persist())
-    popular_df = recs.popular_items(interactions_df)
-    customers_df = lake.read("silver.customers").select("customer_id")
-    consent_df = read_table(lake, cfg, "silver.consent")
-    return recs.recommendations(model, interactions_df, customers_df, consent_df, popular_df,
-                                recs_settings(cfg), as_of)
-
-
-def features_at(lake: Lake, cfg: Config, as_of: dt.date, sales_df: DataFrame) -> DataFrame:
-    from crm_spark.features.customer import customer_features
-
-    return customer_features(sales_df, read_table(lake, cfg, "silver.web_events"),
-                             read_table(lake, cfg, "silver.email_events"),
-                             read_table(lake, cfg, "silver.support_tickets"), lake.read("silver.customers"),
-                             as_of)
-
-
 def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, float]:
     """Gradient-boosted trees and logistic regression on point-in-time features; trained at one
     as-of date and validated out of time at a later one whose labels the data already covers:
     validation as_of = latest as_of - ``models.churn_horizon_days``, training as_of = that -
     ``models.churn_validation_days``. With ``models.churn_label: explicit`` the model is trained
     on a snapshot table's churn flag instead (``churn_snapshot``)."""
-    from crm_spark.features.customer import FEATURE_COLUMNS
-    from crm_spark.models import churn, pyfunc
-
     if cfg.models.churn_label == "explicit":
         from crm_spark.models import churn_snapshot
 
         return churn_snapshot.train(spark, cfg, ctx)
     lake = Lake(spark, cfg.lake.root)
-    as_of = as_of_for(lake, ctx)
+    as_of = resolve_as_of(lake, ctx)
     horizon = cfg.models.churn_horizon_days
     sales_df = sales_of(lake, cfg, as_of).persist()
     exclusions = customer_exclusions("crm_churn", sales_df, as_of)
@@ -300,41 +205,6 @@ def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, 
     for frame in (sales_df, *datasets.values()):
         frame.unpersist()
     return {"version": version, **metrics, **exclusions}
-
-
-def score_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> DataFrame:
-    """``gold.churn_scores``: the champion's churn probability for every customer with a purchase.
-
-    Raises:
-        CrmSparkError: ``models.churn_label`` is explicit (that model scores its snapshot table's
-            rows, not the lake's customers; docs/models.md shows how).
-    """
-    from crm_spark.models import churn
-
-    if cfg.models.churn_label == "explicit":
-        raise CrmSparkError("crm-spark score does not score churn_label explicit models; load "
-                            "models:/crm_churn@champion and transform the snapshot table (docs/models.md)")
-    lake = Lake(spark, cfg.lake.root)
-    as_of = as_of_for(lake, ctx)
-    sales_df = sales_of(lake, cfg, as_of)
-    buyers = sales_df.filter(F.col("is_purchase") & F.col("customer_id").isNotNull()).select(
-        "customer_id").distinct()
-    features_df = features_at(lake, cfg, as_of, sales_df).join(buyers, on="customer_id", how="left_semi")
-    return churn.score_churn(tracking.load_spark_model(cfg, "crm_churn"), features_df).withColumn(
-        "as_of", F.lit(as_of))
-
-
-def build_features(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
-    """``features.customer_features`` for the run's as_of (replacing that snapshot)."""
-    lake = Lake(spark, cfg.lake.root, cfg.lake.table_properties)
-    as_of = as_of_for(lake, ctx)
-    sales_df = sales_of(lake, cfg, as_of)
-    features_df = features_at(lake, cfg, as_of, sales_df).persist()
-    lake.overwrite(features_df, "features.customer_features", partition_by=["as_of"],
-                   replace_where=f"as_of = DATE'{as_of.isoformat()}'")
-    rows = features_df.count()
-    features_df.unpersist()
-    return {"features.customer_features": rows}
 
 
 def train_all(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:

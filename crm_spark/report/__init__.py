@@ -60,7 +60,7 @@ class ReportSummary:
 def latest_as_of(lake: Lake) -> dt.date | None:
     """The newest snapshot of gold.kpi_monthly that the data reaches (a snapshot forced past the
     latest data is shown only with ``--as-of``), or None when the table is missing or empty."""
-    from crm_spark.gold import latest_snapshot
+    from crm_spark.as_of import latest_snapshot
 
     return latest_snapshot(lake, "gold.kpi_monthly")
 

@@ -12,21 +12,23 @@ import logging
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from crm_spark.as_of import resolve_as_of
 from crm_spark.config import Config
 from crm_spark.context import RunContext
 from crm_spark.errors import CrmSparkError
 from crm_spark.models import tracking
+from crm_spark.scoring.scorers import recs_left_out, score_churn, score_clv, score_recs
 from crm_spark.tables import Lake
 
 log = logging.getLogger(__name__)
 
 
-def scorers():
-    from crm_spark.models import train
-
-    return {"crm_clv": ("gold.clv_scores", train.score_clv),
-            "crm_churn": ("gold.churn_scores", getattr(train, "score_churn", None)),
-            "crm_recs": ("gold.recommendations", getattr(train, "score_recs", None))}
+# model -> (gold table, scorer)
+SCORERS = {"crm_clv": ("gold.clv_scores", score_clv),
+           "crm_churn": ("gold.churn_scores", score_churn),
+           "crm_recs": ("gold.recommendations", score_recs)}
+# model -> the rows its scorer leaves out by a rule, as ops.runs entries (D62)
+LEFT_OUT = {"crm_recs": recs_left_out}
 
 
 def build(spark: SparkSession, cfg: Config, ctx: RunContext, only: tuple[str, ...] = ()) -> dict[str, int]:
@@ -36,15 +38,13 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext, only: tuple[str, ..
         CrmSparkError: a model asked for in ``only`` has no champion; with ``only`` empty, no
             model has one.
     """
-    from crm_spark.gold import resolve_as_of
-
     lake = Lake(spark, cfg.lake.root, cfg.lake.table_properties)
     as_of = resolve_as_of(lake, ctx)
     written = {}
-    for name, (table, score) in scorers().items():
+    for name, (table, score) in SCORERS.items():
         if only and name not in only:
             continue
-        if score is None or tracking.alias_version(cfg, name, tracking.CHAMPION) is None:
+        if tracking.alias_version(cfg, name, tracking.CHAMPION) is None:
             if only:
                 tracking.load_pyfunc(cfg, name)   # raises the one-line "train and promote" error
             log.warning("score: %s has no champion yet; %s not written", name, table)
@@ -54,6 +54,8 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext, only: tuple[str, ..
                        replace_where=f"as_of = DATE'{as_of.isoformat()}'")
         written[table] = scores_df.count()
         scores_df.unpersist()
+        if name in LEFT_OUT:
+            written.update(LEFT_OUT[name](spark, cfg, ctx))
     if not written:
         raise CrmSparkError("no model has a champion: run `crm-spark train churn|clv|recs` first")
     written["gold.customer_360"] = refresh_customer_360(spark, lake, cfg, as_of)

@@ -63,8 +63,8 @@ def test_person_records_without_email_or_phone_resolve_with_default_settings(spa
     assert len(set(mapped.values())) == 10
 
 
-def trained_model(spark, root, training_rules):
-    cfg = make_config(root, [f"identity.training_blocking={training_rules}"])
+def trained_model(spark, root, training_rules, *settings):
+    cfg = make_config(root, [f"identity.training_blocking={training_rules}", *settings])
     lake = Lake(spark, cfg.lake.root)
     write_contacts(spark, lake, cfg, identifier_poor_contacts(copies=3))
     contacts_df = lake.read("silver.contacts").withColumn("record_id", identity.record_id())
@@ -105,14 +105,25 @@ def test_records_no_blocking_rule_pairs_resolve_without_training(spark, tmp_path
     assert not lake.exists(linkage.MODEL)
 
 
-def test_training_writes_the_em_input_once_and_learns_the_same_model(spark, tmp_path, monkeypatch):
+RULES = "[[birth_date, postcode_match]]"
+ON_SPARK = "identity.train_on_driver_max_records=0"
+
+
+@pytest.fixture(scope="module")
+def trained_on_spark(spark, tmp_path_factory):
+    """The model Spark's backend learns from identifier_poor_contacts(copies=3), and its root."""
+    root = tmp_path_factory.mktemp("on_spark")
+    return trained_model(spark, root, RULES, ON_SPARK), root
+
+
+def test_training_writes_the_em_input_once_and_learns_the_same_model(spark, tmp_path, monkeypatch,
+                                                                     trained_on_spark):
     # Splink's Spark backend recomputed the EM input (agreement-pattern counts) from every
     # comparison vector at each iteration, and u was counted with adaptive execution on; now
     # the EM input is written once per EM session and u is counted without it (D73). The
     # model is the one Splink's own backend learns: the same u counts, the same m.
-    rules = "[[birth_date, postcode_match]]"
-    faster = trained_model(spark, tmp_path / "faster", rules)
-    assert list((tmp_path / "faster" / "scratch").rglob(f"{linkage.EM_INPUT}*/*.parquet"))
+    faster, root = trained_on_spark
+    assert list((root / "scratch").rglob(f"{linkage.EM_INPUT}*/*.parquet"))
     assert spark.conf.get("spark.sql.adaptive.enabled") == "true"
 
     from splink import SparkAPI
@@ -120,7 +131,7 @@ def test_training_writes_the_em_input_once_and_learns_the_same_model(spark, tmp_
     monkeypatch.setattr(linkage, "_spark_api", lambda session: SparkAPI(
         spark_session=session, break_lineage_method="parquet", num_partitions_on_repartition=2))
     monkeypatch.setattr(training, "without_adaptive_execution", lambda session: contextlib.nullcontext())
-    splink_own = trained_model(spark, tmp_path / "splink_own", rules)
+    splink_own = trained_model(spark, tmp_path / "splink_own", RULES, ON_SPARK)
 
     def m_u(model):
         return [(c["output_column_name"], level.get("m_probability"), level.get("u_probability"))
@@ -130,3 +141,36 @@ def test_training_writes_the_em_input_once_and_learns_the_same_model(spark, tmp_
     for (name, m, u), (name_own, m_own, u_own) in zip(m_u(faster), m_u(splink_own), strict=True):
         assert (name, u) == (name_own, u_own)
         assert (m is None and m_own is None) or m == pytest.approx(m_own, rel=1e-9)
+
+
+def test_training_on_the_driver_learns_the_model_spark_learns(spark, tmp_path, caplog,
+                                                              trained_on_spark):
+    # Up to identity.train_on_driver_max_records records, Splink's DuckDB backend trains on the
+    # driver and its parameters go into the Spark model (D94). With fewer pairs than
+    # identity.max_pairs_for_u, u counts every pair, so both backends see the same counts.
+    with caplog.at_level("INFO", logger="crm_spark.identity.linkage"):
+        on_driver = trained_model(spark, tmp_path / "driver", RULES)
+    assert "training on the driver (DuckDB): 30 records" in caplog.text
+    on_spark, _ = trained_on_spark
+
+    assert on_driver["sql_dialect"] == on_spark["sql_dialect"] == "spark"
+    assert on_driver["probability_two_random_records_match"] == pytest.approx(30 / 0.8 / 435)
+    assert on_spark["probability_two_random_records_match"] == pytest.approx(30 / 0.8 / 435)
+    levels = [(c["output_column_name"], c["comparison_levels"]) for c in on_spark["comparisons"]]
+    for (name, spark_levels), comparison in zip(levels, on_driver["comparisons"], strict=True):
+        assert comparison["output_column_name"] == name
+        for level, driver_level in zip(spark_levels, comparison["comparison_levels"], strict=True):
+            assert driver_level["sql_condition"] == level["sql_condition"]
+            for key in ("m_probability", "u_probability"):
+                assert (driver_level.get(key) is None) == (level.get(key) is None), (name, key)
+                if level.get(key) is not None:
+                    assert driver_level[key] == pytest.approx(level[key], rel=1e-6), (name, key)
+
+
+def test_parameters_of_another_model_are_refused(base_config):
+    model = linkage.settings(base_config.identity)
+    other = json.loads(json.dumps(model))
+    other["comparisons"][0]["comparison_levels"][1]["label_for_charts"] = "something else"
+
+    with pytest.raises(ValueError, match="does not match"):
+        training.with_learned_parameters(model, other)

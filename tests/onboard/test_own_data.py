@@ -81,3 +81,18 @@ def test_the_run_gives_the_revenue_and_rfm_customers_of_the_example(own_data_ret
     assert lake.read("gold.rfm").count() == purchasers
     report = re.search(r"^report: (\S+\.html)", printed, re.M).group(1)
     assert Path(report).is_file() and Path(report).is_relative_to(own_data_retail.folder.resolve())
+
+
+@pytest.mark.integration
+def test_recommendations_say_they_leave_out_customers_without_consent(own_data_retail, spark):
+    # The export has no consent source, so no customer consents to e-mail and
+    # gold.recommendations has no row; before, score wrote it empty without a word.
+    lake = Lake(spark, str(own_data_retail.folder / "lake"))
+    customers = lake.read("silver.customers").count()
+    score = lake.read("ops.runs").filter(F.col("stage") == "score").first()
+    _, printed, _ = own_data_retail.outputs[2]
+
+    assert lake.read("gold.recommendations").count() == 0
+    entry = "gold.recommendations excluded: customers without e-mail consent"
+    assert score["rows_written"][entry] == customers
+    assert re.search(rf"^score\s+{re.escape(entry)}\s+{customers:,}\s*$", printed, re.M), printed

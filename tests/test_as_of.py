@@ -7,11 +7,11 @@ import datetime as dt
 
 import pytest
 
-from crm_spark import gold
+from crm_spark.as_of import drop_snapshot, resolve_as_of
 from crm_spark.cli import main
+from crm_spark.context import RunContext
 from crm_spark.errors import CrmSparkError
 from crm_spark.gold.audiences import export_audience
-from crm_spark.pipeline import RunContext
 from crm_spark.report import latest_as_of
 from crm_spark.tables import Lake
 from tests.conftest import make_config
@@ -42,13 +42,13 @@ def at(as_of, force=False):
 
 def test_an_as_of_after_the_latest_data_is_refused_unless_forced(silver_lake):
     _, lake, _ = silver_lake
-    assert gold.resolve_as_of(lake, at(None)) == dt.date(2024, 3, 10)            # the latest order day
-    assert gold.resolve_as_of(lake, at(dt.date(2024, 3, 13))) == dt.date(2024, 3, 13)  # the day after
+    assert resolve_as_of(lake, at(None)) == dt.date(2024, 3, 10)            # the latest order day
+    assert resolve_as_of(lake, at(dt.date(2024, 3, 13))) == dt.date(2024, 3, 13)  # the day after
     with pytest.raises(CrmSparkError) as err:
-        gold.resolve_as_of(lake, at(dt.date(2099, 1, 1)))
+        resolve_as_of(lake, at(dt.date(2099, 1, 1)))
     assert str(err.value) == ("--as-of 2099-01-01 is after the latest data (2024-03-12, the newest event "
                               "in silver); pass --force-as-of to compute it anyway")
-    assert gold.resolve_as_of(lake, at(dt.date(2099, 1, 1), force=True)) == dt.date(2099, 1, 1)
+    assert resolve_as_of(lake, at(dt.date(2099, 1, 1), force=True)) == dt.date(2099, 1, 1)
 
 
 def test_gold_with_a_future_as_of_fails_in_one_line_and_writes_nothing(silver_lake, capsys):
@@ -75,14 +75,14 @@ def test_drop_snapshot_removes_one_date_from_gold_and_features(silver_lake, spar
                    "features.customer_features", partition_by=["as_of"])
     lake.overwrite(spark.createDataFrame([("x",)], "k STRING"), "gold.no_snapshots")
 
-    deleted = gold.drop_snapshot(spark, cfg, dt.date(2099, 1, 1))
+    deleted = drop_snapshot(spark, cfg, dt.date(2099, 1, 1))
 
     assert deleted == {"gold.kpi_monthly": 2, "features.customer_features": 1}
     assert [r.as_of for r in lake.read("gold.kpi_monthly").collect()] == [dt.date(2024, 3, 12)]
     assert lake.read("features.customer_features").count() == 0
     with pytest.raises(CrmSparkError, match=r"^no snapshot at 2099-01-01 in the gold or features tables; "
                                             r"latest snapshots: 2024-03-12$"):
-        gold.drop_snapshot(spark, cfg, dt.date(2099, 1, 1))
+        drop_snapshot(spark, cfg, dt.date(2099, 1, 1))
 
 
 def test_report_and_exports_default_to_the_newest_snapshot_the_data_reaches(silver_lake, spark):
