@@ -9,11 +9,19 @@ import time
 
 
 def _children(pid: int) -> list[int]:
+    """Every descendant of ``pid``: the children of each of its threads (the JVM starts its
+    Python workers from a thread other than its main one)."""
+    kids = []
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            kids = [int(k) for k in f.read().split()]
+        threads = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return []
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/children") as f:
+                kids += [int(k) for k in f.read().split()]
+        except OSError:
+            continue
     return kids + [g for k in kids for g in _children(k)]
 
 

@@ -193,3 +193,14 @@ def test_local_needs_no_overlay_file(tmp_path):
     (conf / "base.yml").write_text((CONF_DIR / "base.yml").read_text())
     assert load_config(conf_dir=conf, env="local").spark.master == "local[*]"
     assert load_config(conf_dir=conf).spark.master == "local[*]"
+
+
+def test_default_region_is_any_region_libphonenumber_knows():
+    # the nine hand-written plans knew none of these
+    for region in ("BR", "JP", "IN", "AU", "ZA"):
+        cfg = load_config(overrides=[f"silver.default_region={region}"], conf_dir=CONF_DIR)
+        assert cfg.silver.default_region == region
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides=["silver.default_region=XX"], conf_dir=CONF_DIR)
+    assert str(err.value) == ("--set: silver.default_region: 'XX' is not a region code libphonenumber "
+                              "knows (ISO 3166 alpha-2, e.g. GB, AU)")
