@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 SCORERS = {"crm_clv": ("gold.clv_scores", score_clv),
            "crm_churn": ("gold.churn_scores", score_churn),
            "crm_recs": ("gold.recommendations", score_recs)}
-# model -> the rows its scorer leaves out by a rule, as ops.runs entries (D62)
-LEFT_OUT = {"crm_recs": recs_left_out}
 
 
 def build(spark: SparkSession, cfg: Config, ctx: RunContext, only: tuple[str, ...] = ()) -> dict[str, int]:
@@ -54,8 +52,8 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext, only: tuple[str, ..
                        replace_where=f"as_of = DATE'{as_of.isoformat()}'")
         written[table] = scores_df.count()
         scores_df.unpersist()
-        if name in LEFT_OUT:
-            written.update(LEFT_OUT[name](spark, cfg, ctx))
+        if name == "crm_recs":
+            written.update(recs_left_out(lake, cfg, as_of))
     if not written:
         raise CrmSparkError("no model has a champion: run `crm-spark train churn|clv|recs` first")
     written["gold.customer_360"] = refresh_customer_360(spark, lake, cfg, as_of)

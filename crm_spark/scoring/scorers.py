@@ -3,6 +3,8 @@ at the run's ``as_of``. Each returns the rows of its gold table; ``scoring.build
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -10,7 +12,7 @@ from crm_spark.as_of import resolve_as_of
 from crm_spark.config import Config
 from crm_spark.context import RunContext
 from crm_spark.errors import CrmSparkError
-from crm_spark.features.inputs import features_at, purchases, sales_of
+from crm_spark.features.inputs import features_at, purchases, purchases_of, sales_of
 from crm_spark.models import churn, clv, recs, tracking
 from crm_spark.models.settings import RECS_INTERACTIONS, fit_from_params, recs_settings
 from crm_spark.privacy.consent import filter_consenting
@@ -44,8 +46,7 @@ def score_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> DataFrame:
     lake = Lake(spark, cfg.lake.root)
     as_of = resolve_as_of(lake, ctx)
     sales_df = sales_of(lake, cfg, as_of)
-    buyers = sales_df.filter(F.col("is_purchase") & F.col("customer_id").isNotNull()).select(
-        "customer_id").distinct()
+    buyers = purchases_of(sales_df).select("customer_id").distinct()
     features_df = features_at(lake, cfg, as_of, sales_df).join(buyers, on="customer_id", how="left_semi")
     return churn.score_churn(tracking.load_spark_model(cfg, "crm_churn"), features_df).withColumn(
         "as_of", F.lit(as_of))
@@ -69,11 +70,9 @@ def score_recs(spark: SparkSession, cfg: Config, ctx: RunContext) -> DataFrame:
                                 recs_settings(cfg), as_of)
 
 
-def recs_left_out(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
+def recs_left_out(lake: Lake, cfg: Config, as_of: dt.date) -> dict[str, int]:
     """The customers ``gold.recommendations`` leaves out because they do not consent to e-mail
     at ``as_of``, logged and as the ``ops.runs`` entry (empty when none is left out)."""
-    lake = Lake(spark, cfg.lake.root)
-    as_of = resolve_as_of(lake, ctx)
     customers_df = lake.read("silver.customers").select("customer_id")
     consent_df = read_table(lake, cfg, "silver.consent")
     left_out = customers_df.count() - filter_consenting(customers_df, consent_df, as_of, "email").count()
