@@ -112,6 +112,7 @@ def run_stages(spark: SparkSession, cfg: Config, ctx: RunContext,
         DataQualityError: a ``fail`` expectation on a table the stage wrote does not hold.
     """
     from crm_spark import ops, quality
+    from crm_spark.sql.catalog import register_lake
     from crm_spark.tables import Lake
 
     lake = Lake(spark, cfg.lake.root, cfg.lake.table_properties)
@@ -145,6 +146,7 @@ def run_stages(spark: SparkSession, cfg: Config, ctx: RunContext,
                                                     inputs, written, tables))
         log.info("stage %s done in %.1f s", stage.name, seconds)
         reports.append(StageReport(stage.name, seconds, tables))
+    register_lake(spark, cfg.lake.root)   # the tables these stages created, for SQL (D79)
     return reports
 
 

@@ -21,6 +21,7 @@ from crm_spark.jars import (
     local_jars,
     resolve_delta_version,
 )
+from crm_spark.sql.catalog import register_lake
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ MIN_JAVA = 17
 
 
 def build_spark(cfg: Config) -> SparkSession:
-    """Start (or join) the Spark session described by ``cfg.spark`` with Delta Lake enabled.
+    """Start (or join) the Spark session described by ``cfg.spark`` with Delta Lake enabled and
+    every table of ``cfg.lake.root`` in its catalog as ``layer.table`` (D79).
 
     Under spark-submit the master, JARs and driver memory of its command line are kept (see
     :func:`started_by_spark_submit`); on a non-local master Spark's checkpoint folder is set to
@@ -84,6 +86,8 @@ def build_spark(cfg: Config) -> SparkSession:
         spark.sparkContext.setCheckpointDir(f"{cfg.lake.checkpoints.rstrip('/')}/spark")
     spark.sparkContext.setLogLevel(spark_cfg.log_level)
     _quiet_known_warnings(spark)
+    # every table as layer.table for SQL (spark.table, crm-spark sql, the Thrift server): D79
+    register_lake(spark, cfg.lake.root)
     return spark
 
 
