@@ -13,7 +13,7 @@ help:
 	@echo "make test   - set up and run the test suite"
 	@echo "make test-fast - the edit-loop tier: the suite without the integration and cluster tests"
 	@echo "make jars   - pre-fetch the Delta JARs (and configured packages) with mvn"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff (style, complexity, argument count) and mypy (types)"
 	@echo "make dist   - wheel + zip for spark-submit --py-files, the JARs, and the command lines to use"
 	@echo "make dist-env - dist + a packed virtual environment for spark-submit --archives"
 
@@ -31,6 +31,7 @@ jars: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check crm_spark jobs tests bench
+	$(BIN)/mypy
 
 bench-generate: prerequisites $(STAMP) jars
 	$(BIN)/python bench/generate.py --persons 100000 1000000

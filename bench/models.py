@@ -115,13 +115,13 @@ def run_clv(args) -> dict:
     (triples, spend), out["spark_pass_s"] = _timed(
         lambda: (clv.compressed(summaries_df), clv.compressed_spend(summaries_df)))
     out["n_triples"], out["n_spend_rows"] = int(triples.x.size), int(spend.x.size)
-    out["n_repeat_customers"] = int(spend.count.sum())
+    out["n_repeat_customers"] = int(spend.customers.sum())
     # What exact (x, round(m_x, 2)) keys would have given instead of the log bins.
     out["n_spend_rows_cents"] = summaries_df.where("x > 0").groupBy("x", F.round("m_x", 2)).count().count()
     bg, out["fit_bgnbd_s"] = _timed(lambda: btyd.fit_bgnbd(triples.x, triples.t_x, triples.T,
-                                                           weights=triples.count))
+                                                           weights=triples.customers))
     gg, out["fit_gamma_gamma_s"] = _timed(lambda: btyd.fit_gamma_gamma(spend.x, spend.m_x,
-                                                                        weights=spend.count))
+                                                                        weights=spend.customers))
     out["fit_compressed_s"] = round(out["fit_bgnbd_s"] + out["fit_gamma_gamma_s"], 2)
     out["bgnbd_iterations"] = bg.iterations
     per_week = UNITS[unit][0]

@@ -56,7 +56,7 @@ def run_measured(command: list[str], log_path: str, env: dict | None = None, cwd
 
         def sample():
             while not done.is_set():
-                pids = [proc.pid, *_children(proc.pid)]
+                pids = list(dict.fromkeys([proc.pid, *_children(proc.pid)]))   # each once
                 jvm = sum(_rss_kib(p) for p in pids if "java" in _cmdline(p).split(" ")[0])
                 total = sum(_rss_kib(p) for p in pids)
                 peaks["jvm"] = max(peaks["jvm"], jvm)

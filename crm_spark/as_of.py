@@ -43,7 +43,7 @@ def resolve_as_of(lake: Lake, ctx: RunContext) -> dt.date:
         return ctx.as_of
     if not lake.exists("silver.orders"):
         raise TableNotFoundError("silver.orders does not exist; run `crm-spark silver` first")
-    latest = lake.read("silver.orders").agg(F.to_date(F.max("order_ts"))).first()[0]
+    latest = lake.read("silver.orders").agg(F.to_date(F.max("order_ts"))).collect()[0][0]
     if latest is None:
         raise TableNotFoundError("silver.orders is empty: pass --as-of to compute gold anyway")
     return latest
@@ -56,7 +56,7 @@ def latest_data_date(lake: Lake) -> dt.date | None:
     for table, column in DATA_DATES:
         if lake.exists(table):
             # max first, the date after: Delta answers a bare max from its file statistics
-            days.append(lake.read(table).agg(F.to_date(F.max(column))).first()[0])
+            days.append(lake.read(table).agg(F.to_date(F.max(column))).collect()[0][0])
     return max((d for d in days if d is not None), default=None)
 
 
@@ -92,10 +92,10 @@ def latest_snapshot(lake: Lake, table: str) -> dt.date | None:
     snapshots_df = lake.read(table).select("as_of").distinct()
     limit = as_of_limit(lake)
     if limit is not None:
-        within = snapshots_df.where(F.col("as_of") <= F.lit(limit)).agg(F.max("as_of")).first()[0]
+        within = snapshots_df.where(F.col("as_of") <= F.lit(limit)).agg(F.max("as_of")).collect()[0][0]
         if within is not None:
             return within
-    latest = snapshots_df.agg(F.max("as_of")).first()[0]
+    latest = snapshots_df.agg(F.max("as_of")).collect()[0][0]
     if latest is not None and limit is not None:
         log.warning("%s has no snapshot on or before the latest data (%s); showing %s", table,
                     limit - dt.timedelta(days=1), latest)
@@ -114,7 +114,8 @@ def drop_snapshot(spark: SparkSession, cfg: Config, as_of: dt.date) -> dict[str,
     """
     lake = Lake(spark, cfg.lake.root, cfg.lake.table_properties)
     condition = F.col("as_of") == F.lit(as_of)
-    deleted, held = {}, set()
+    deleted: dict[str, int] = {}
+    held: set[str] = set()
     for table in snapshot_tables(lake):
         table_df = lake.read(table)
         rows = table_df.where(condition).count()

@@ -141,7 +141,27 @@ def build_parser() -> argparse.ArgumentParser:
                          help="print the latest recorded results instead of evaluating")
     commands.add_parser("setup", help="pre-fetch the Delta JARs and configured packages with mvn")
     add_onboarding_commands(commands)
+    add_sql_commands(commands)
     return parser
+
+
+def add_sql_commands(commands) -> None:
+    from crm_spark.sql import DEFAULT_MAX_ROWS, THRIFT_HOST, THRIFT_PORT
+
+    sql = commands.add_parser("sql", help="run a SQL query over the lake's tables (layer.table) and "
+                                          "print the result; without a query, an interactive shell")
+    sql.add_argument("query", nargs="?", help='e.g. "SELECT segment, count(*) FROM gold.rfm GROUP BY '
+                                              'segment"; omit it for a shell (statements end with ;)')
+    sql.add_argument("--out", metavar="FILE.csv", help="write every row to this CSV file instead")
+    sql.add_argument("--max-rows", type=int, default=DEFAULT_MAX_ROWS,
+                     help=f"rows printed at most (default: {DEFAULT_MAX_ROWS:,})")
+    serve = commands.add_parser("serve-sql", help="serve the lake's tables over JDBC/ODBC (Spark's "
+                                                  "Thrift server) until Ctrl-C")
+    serve.add_argument("--port", type=int, default=THRIFT_PORT,
+                       help=f"default: {THRIFT_PORT}")
+    serve.add_argument("--host", default=THRIFT_HOST,
+                       help=f"address to listen on (default: {THRIFT_HOST}, this machine only; "
+                            "the server asks for no password)")
 
 
 def add_onboarding_commands(commands) -> None:
@@ -242,6 +262,10 @@ def configure_logging(verbose: bool) -> None:
         # py4j logs a foreachBatch callback's exception with its traceback; the stage raises it
         # again and the CLI prints it as one line (D50)
         logging.getLogger("py4j.clientserver").setLevel(logging.CRITICAL)
+    # PySpark logs a refused query with its JVM trace, as JSON, before raising it; the CLI then
+    # prints the error as one line (crm-spark sql with a typo)
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        logging.getLogger(name).setLevel(logging.WARNING if verbose else logging.CRITICAL)
     # MLflow gives its loggers their own handler and this level when it is first imported
     os.environ["MLFLOW_LOGGING_LEVEL"] = USER_MLFLOW_LEVEL or logging.getLevelName(library_level)
     logging.captureWarnings(True)
@@ -469,7 +493,7 @@ def write_report(spark, cfg: Config, out: str | None = None, as_of=None) -> None
     out = out or cfg.report.out
     if "://" not in out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-    summary = build_report(spark, cfg.lake.root, out, as_of, cfg.report.currency)
+    summary = build_report(spark, cfg.lake.root, out, as_of, cfg.report.currency, cfg.spark.concurrency)
     empty = f"; empty: {', '.join(summary.empty_sections)}" if summary.empty_sections else ""
     print(f"report: {Path(out).resolve() if '://' not in out else out} "
           f"({summary.bytes / 1e6:.1f} MB, {len(summary.sections)} sections{empty})")
@@ -693,6 +717,68 @@ def cmd_check_config(args, cfg: Config) -> int:
     return 0
 
 
+def cmd_sql(args, cfg: Config) -> int:
+    from crm_spark.spark import build_spark
+    from crm_spark.sql import query
+
+    if args.max_rows < 1:
+        raise CrmSparkError("--max-rows must be at least 1")
+    if args.out and not args.query:
+        raise CrmSparkError("--out needs a query")
+    spark = build_spark(cfg, catalog=True)
+    if args.query is None:
+        if sys.stdin.isatty():
+            print("SQL over the lake's tables (SHOW TABLES IN gold;). End statements with ;, "
+                  "quit with quit or Ctrl-D.", file=sys.stderr)
+        return 1 if query.shell(spark, _typed_lines(), print, args.max_rows) else 0
+    if args.out:
+        rows = query.write_csv(spark, args.query, args.out)
+        print(f"{rows:,} rows written to {args.out}")
+        return 0
+    print(query.format_result(query.run_query(spark, args.query, args.max_rows)))
+    return 0
+
+
+def _typed_lines():
+    """Lines of standard input, with a prompt when a person types them."""
+    if not sys.stdin.isatty():
+        yield from sys.stdin
+        return
+    import readline  # noqa: F401  (line editing and history for input())
+
+    pending = False   # a statement is being typed over several lines
+    while True:
+        try:
+            line = input("   > " if pending else "sql> ")
+        except EOFError:
+            print(file=sys.stderr)
+            return
+        yield line
+        pending = bool(pending or line.strip()) and not line.rstrip().endswith(";")
+
+
+def cmd_serve_sql(args, cfg: Config) -> int:
+    import signal
+    import threading
+
+    from crm_spark.spark import build_spark
+    from crm_spark.sql import server
+
+    spark = build_spark(server.serving_config(cfg), catalog=True)
+    thrift = server.start_thrift_server(spark, args.host, args.port)
+    print(f"serving {cfg.lake.root} at {thrift.jdbc_url} (HiveServer2 protocol; Ctrl-C stops it)",
+          flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        while not stopped.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    thrift.stop()
+    return 0
+
+
 COMMANDS = {
     "generate": cmd_generate,
     "run": cmd_run,
@@ -717,6 +803,8 @@ COMMANDS = {
     "export": cmd_export,
     "init": cmd_init,
     "check-config": cmd_check_config,
+    "sql": cmd_sql,
+    "serve-sql": cmd_serve_sql,
 }
 
 

@@ -16,7 +16,8 @@ class SparkSetupError(CrmSparkError):
 class SchemaContractError(CrmSparkError):
     """A DataFrame does not carry the columns or types a stage's contract requires."""
 
-    def __init__(self, where: str, missing: list[str] = (), mistyped: list[str] = ()):
+    def __init__(self, where: str, missing: list[str] | tuple[str, ...] = (),
+                 mistyped: list[str] | tuple[str, ...] = ()):
         parts = []
         if missing:
             parts.append("missing " + ", ".join(missing))
@@ -123,7 +124,7 @@ def _resource_detail(text: str, mark: str) -> str:
     return line[max(line.rfind(" ", 0, line.index(mark)) + 1, 0):][:160]
 
 
-def _text(error: BaseException) -> str:
+def _text(error: BaseException | None) -> str:
     parts, seen = [], set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pyspark.sql import SparkSession
 
 
 def _fs_and_path(spark: SparkSession, uri: str):
-    jvm = spark.sparkContext._jvm
+    jvm: Any = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(uri)
     return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
 
@@ -69,7 +70,8 @@ def list_dir(spark: SparkSession, uri: str) -> list[tuple[str, bool]]:
 def rename(spark: SparkSession, source: str, target: str) -> None:
     """Move a file, creating the target's folder."""
     fs, path = _fs_and_path(spark, source)
-    target_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(target)
+    jvm: Any = spark.sparkContext._jvm
+    target_path = jvm.org.apache.hadoop.fs.Path(target)
     fs.mkdirs(target_path.getParent())
     if not fs.rename(path, target_path):
         raise OSError(f"could not move {source} to {target}")
@@ -92,7 +94,7 @@ def head_lines(spark: SparkSession, uri: str, limit: int) -> list[str]:
     """Up to ``limit`` first lines of the text file at ``uri`` (an encoded URI),
     decompressed by its extension (.gz, .bz2, …) as Spark's text source does, without a
     leading byte-order mark."""
-    jvm = spark.sparkContext._jvm
+    jvm: Any = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(jvm.java.net.URI(uri))
     return _read_lines(spark, path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()),
                        path, limit)
@@ -107,7 +109,7 @@ def read_text(spark: SparkSession, uri: str) -> str | None:
 
 
 def _read_lines(spark: SparkSession, fs, path, limit: int | None) -> list[str]:
-    jvm = spark.sparkContext._jvm
+    jvm: Any = spark.sparkContext._jvm
     codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(
         spark.sparkContext._jsc.hadoopConfiguration()).getCodec(path)
     stream = fs.open(path)
@@ -115,7 +117,7 @@ def _read_lines(spark: SparkSession, fs, path, limit: int | None) -> list[str]:
         stream = codec.createInputStream(stream)
     reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
     try:
-        lines = []
+        lines: list[str] = []
         while limit is None or len(lines) < limit:
             line = reader.readLine()
             if line is None:
@@ -137,7 +139,7 @@ def qualified_uri(spark: SparkSession, uri: str) -> str:
 
 def size(spark: SparkSession, uri: str) -> int | None:
     """The size in bytes of the file at ``uri`` (an encoded URI); None when it does not exist."""
-    jvm = spark.sparkContext._jvm
+    jvm: Any = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(jvm.java.net.URI(uri))
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     return int(fs.getFileStatus(path).getLen()) if fs.exists(path) else None
@@ -146,7 +148,7 @@ def size(spark: SparkSession, uri: str) -> int | None:
 def replace_text(spark: SparkSession, uri: str, text: str) -> None:
     """Write ``text`` to ``uri`` in one step: a hidden file next to it is written first and
     renamed over it, so a reader (or a crash) never sees half a file."""
-    jvm = spark.sparkContext._jvm
+    jvm: Any = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     target = jvm.org.apache.hadoop.fs.Path(uri)
     temporary = jvm.org.apache.hadoop.fs.Path(target.getParent(), f".{target.getName()}.crm-spark.tmp")
@@ -157,6 +159,7 @@ def replace_text(spark: SparkSession, uri: str, text: str) -> None:
     finally:
         stream.close()
     context = jvm.org.apache.hadoop.fs.FileContext.getFileContext(target.toUri(), conf)
-    overwrite = spark.sparkContext._gateway.new_array(jvm.org.apache.hadoop.fs.Options.Rename, 1)
+    gateway: Any = spark.sparkContext._gateway
+    overwrite = gateway.new_array(jvm.org.apache.hadoop.fs.Options.Rename, 1)
     overwrite[0] = jvm.org.apache.hadoop.fs.Options.Rename.OVERWRITE
     context.rename(temporary, target, overwrite)

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from delta import configure_spark_with_delta_pip
 from pyspark.sql import SparkSession
@@ -21,14 +22,19 @@ from crm_spark.jars import (
     local_jars,
     resolve_delta_version,
 )
+from crm_spark.sql.catalog import register_lake
 
 log = logging.getLogger(__name__)
 
 MIN_JAVA = 17
 
 
-def build_spark(cfg: Config) -> SparkSession:
+def build_spark(cfg: Config, catalog: bool = False) -> SparkSession:
     """Start (or join) the Spark session described by ``cfg.spark`` with Delta Lake enabled.
+
+    With ``catalog``, every table of ``cfg.lake.root`` is also registered in the session's
+    catalog as ``layer.table``, for SQL by name (``spark.table("gold.rfm")``); that reads each
+    table's Delta log, so sessions that address tables by path (the stages) go without (D87).
 
     Under spark-submit the master, JARs and driver memory of its command line are kept (see
     :func:`started_by_spark_submit`); on a non-local master Spark's checkpoint folder is set to
@@ -79,11 +85,14 @@ def build_spark(cfg: Config) -> SparkSession:
         ) from e
     if submitted:
         _check_delta_loaded(spark)
-    if not spark.sparkContext.master.startswith("local") and not spark.sparkContext.getCheckpointDir():
+    master = spark.sparkContext.master or ""
+    if not master.startswith("local") and not spark.sparkContext.getCheckpointDir():
         # Reliable checkpoints survive a lost executor (crm_spark.identity.graph.cut_lineage).
         spark.sparkContext.setCheckpointDir(f"{cfg.lake.checkpoints.rstrip('/')}/spark")
     spark.sparkContext.setLogLevel(spark_cfg.log_level)
     _quiet_known_warnings(spark)
+    if catalog:
+        register_lake(spark, cfg.lake.root)
     return spark
 
 
@@ -118,7 +127,7 @@ def _with_launch_options(builder, spark_cfg, delta_version: str, packages: list[
 
 def _check_delta_loaded(spark: SparkSession) -> None:
     """Under spark-submit a missing --jars only shows later as an obscure catalog error."""
-    jvm = spark.sparkContext._jvm
+    jvm: Any = spark.sparkContext._jvm
     try:
         loadable = jvm.org.apache.spark.util.Utils.classIsLoadable("io.delta.tables.DeltaTable")
     except Exception:  # another Spark build without the helper: let Delta fail on first use
@@ -135,7 +144,7 @@ def _quiet_known_warnings(spark: SparkSession) -> None:
     """Global rankings (RFM quintiles, ALS id indexing) run one window over all rows on
     purpose; Spark warns once per call, which buries the progress lines."""
     try:
-        jvm = spark.sparkContext._jvm
+        jvm: Any = spark.sparkContext._jvm
         level = jvm.org.apache.logging.log4j.Level.ERROR
         jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
             "org.apache.spark.sql.execution.window.WindowExec", level)

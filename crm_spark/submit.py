@@ -120,7 +120,7 @@ def driver_conf(cfg: Config) -> dict[str, str]:
     return conf
 
 
-def submit_command(dist: Dist, job: str, master: str, job_args: list[str] = (),
+def submit_command(dist: Dist, job: str, master: str, job_args: list[str] | tuple[str, ...] = (),
                    conf: dict[str, str] | None = None, spark_submit: str = "spark-submit",
                    jobs_dir: Path | str = "jobs") -> list[str]:
     """The ``spark-submit`` argument list that runs ``jobs/<job>.py`` on ``master`` with the

@@ -14,6 +14,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JError, Py4JJavaError
@@ -88,7 +89,7 @@ class Lake:
 
     def version(self, table: str) -> int:
         history = DeltaTable.forPath(self.spark, self.path(table)).history(1)
-        return history.select("version").first()[0]
+        return history.select("version").collect()[0][0]
 
     def log_version(self, table: str) -> int | None:
         """The table's current version from the newest commit file name in its ``_delta_log``
@@ -112,7 +113,7 @@ class Lake:
         """Create the table empty, with ``schema`` and a CHECK constraint ``<column>_not_null``
         per column in its first commit, unless it exists. Adding the constraints later
         (:meth:`ensure_not_null`) is one commit and one scan of the table each; on a new table
-        that is most of a small run's silver time (D79)."""
+        that is most of a small run's silver time (D83)."""
         if self.exists(table):
             return
         location = fs.qualified(self.spark, self.path(table))
@@ -129,7 +130,7 @@ class Lake:
     def ensure_not_null(self, table: str, columns: Iterable[str]) -> None:
         """Add a Delta CHECK constraint ``<column>_not_null`` for each column that lacks one, so
         every later write of a null there fails (the table must exist and hold no null)."""
-        detail = DeltaTable.forPath(self.spark, self.path(table)).detail().first()
+        detail = DeltaTable.forPath(self.spark, self.path(table)).detail().collect()[0]
         present = {k.removeprefix("delta.constraints.") for k in detail["properties"]}
         path = fs.qualified(self.spark, self.path(table)).replace("`", "``")
         for column in columns:
@@ -260,13 +261,14 @@ class Lake:
         if not tables:
             return {}
         try:
-            files_df = None
+            files_df: DataFrame | None = None
             for table in tables:
                 part = self._snapshot_files(table).select(
                     F.lit(table).alias("table"),
                     F.get_json_object("stats", "$.numRecords").cast("long").alias("records"),
                     F.coalesce(F.col("deletionVector.cardinality"), F.lit(0)).alias("deleted"))
                 files_df = part if files_df is None else files_df.unionByName(part)
+            assert files_df is not None  # `tables` is not empty
             totals = files_df.groupBy("table").agg(
                 F.sum("records").alias("records"), F.sum("deleted").alias("deleted"),
                 F.count(F.when(F.col("records").isNull(), 1)).alias("without_stats")).collect()
@@ -280,7 +282,7 @@ class Lake:
 
     def _snapshot_files(self, table: str) -> DataFrame:
         """The current snapshot's ``add`` actions (path, size, stats JSON, deletion vector)."""
-        jvm = self.spark.sparkContext._jvm
+        jvm: Any = self.spark.sparkContext._jvm
         delta_log = jvm.org.apache.spark.sql.delta.DeltaLog
         snapshot = delta_log.forTableWithSnapshot(self.spark._jsparkSession, self.path(table))._2()
         return DataFrame(snapshot.allFiles().toDF(), self.spark)
@@ -294,7 +296,7 @@ class Lake:
                 millis = info.get("inCommitTimestamp") or info.get("timestamp") or 0
                 written = dt.datetime.fromtimestamp(millis / 1000, dt.UTC)
                 return info.get("operation", "unknown"), written.strftime("%Y-%m-%d %H:%M:%S")
-        last = DeltaTable.forPath(self.spark, self.path(table)).history(1).first()
+        last = DeltaTable.forPath(self.spark, self.path(table)).history(1).collect()[0]
         return last["operation"], str(last["timestamp"])[:19]
 
     def _writer(self, df, mode, partition_by, txn):

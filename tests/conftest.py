@@ -107,3 +107,23 @@ def own_data_retail(tmp_path_factory):
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data not present")
     return run_readme_commands(tmp_path_factory.mktemp("own_data"))
+
+
+# A test that runs the whole flow (these session fixtures) or whole stages on a lake of its own
+# (these modules: ingest, silver, resolve, the generator, ALS) is an integration test, so the
+# edit loop's `make test-fast` leaves it out; `make test` and CI run everything.
+WHOLE_FLOW_FIXTURES = {"demo_lake", "own_data_retail"}
+WHOLE_STAGE_MODULES = {
+    "tests/bronze/test_ingest.py", "tests/bronze/test_bad_input.py", "tests/bronze/test_spark_failures.py",
+    "tests/silver/test_silver_build.py", "tests/silver/test_rebuild.py",
+    "tests/identity/test_stable_ids.py", "tests/identity/test_linkage_training.py",
+    "tests/identity/test_export.py", "tests/identity/test_link_type.py",
+    "tests/generate/test_generate.py", "tests/models/test_recs.py",
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        module = Path(str(item.fspath)).relative_to(PROJECT).as_posix()
+        if module in WHOLE_STAGE_MODULES or WHOLE_FLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)

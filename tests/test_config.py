@@ -47,6 +47,7 @@ def test_set_reaches_dotted_spark_options():
     ("lake.rooot=x", "--set: lake.rooot: unknown key (did you mean 'root'?)"),
     ("spark.packages=abc", "--set: spark.packages: expected a list"),
     ("generate.malformed_rate=1.5", "--set: generate.malformed_rate: must be a fraction"),
+    ("spark.concurrency=0", "--set: spark.concurrency: must be at least 1"),
     ("nonsense", "expected key.path=value"),
 ])
 def test_invalid_overrides_name_key_and_origin(override, message):

@@ -7,6 +7,7 @@ import logging
 import re
 import signal
 import threading
+from typing import Any
 
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
@@ -92,9 +93,9 @@ def run_continuous(spark: SparkSession, cfg: Config, ctx: RunContext,
     try:
         while not stop.wait(1.0):
             for query in queries:
-                if query.exception() is not None:
+                if (error := query.exception()) is not None:
                     name = query.name.removeprefix("ingest_")
-                    raise CrmSparkError(f"{name}: {_query_error(query.exception(), name)}")
+                    raise CrmSparkError(f"{name}: {_query_error(error, name)}")
     finally:
         for query in queries:
             query.stop()
@@ -121,7 +122,7 @@ def _quiet_query_failures(spark: SparkSession) -> None:
     unless debug logging (-v) is on: the failure is raised again as one line (D50)."""
     if log.isEnabledFor(logging.DEBUG):
         return
-    jvm = spark.sparkContext._jvm
+    jvm: Any = spark.sparkContext._jvm
     jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
         "org.apache.spark.sql.execution.streaming", jvm.org.apache.logging.log4j.Level.OFF)
 

@@ -76,10 +76,10 @@ class BatchInput:
     def counts(self, observed: bool) -> dict:
         if observed:
             return dict(self._observation.get)
-        return self.unobserved.agg(*self._metrics).first().asDict()
+        return self.unobserved.agg(*self._metrics).collect()[0].asDict()
 
 
-def write_batch(lake: Lake, source: str, check: Callable[[DataFrame], DataFrame], batch_id: int,
+def write_batch(lake: Lake, source: str, check: Callable[[DataFrame], DataFrame], batch_id: int,  # noqa: PLR0913 (two interleaved paths, to split: issue 23)
                 batch: BatchInput, files: int, ingested_at: dt.datetime, run_id: str,
                 new_columns: tuple[str, ...] = (), merge_schema: bool = False,
                 suppressor: Suppressor | None = None,
@@ -281,4 +281,4 @@ def _status_metrics() -> list[Column]:
 
 
 def _status_counts(flagged_df: DataFrame) -> dict:
-    return flagged_df.agg(*_status_metrics()).first().asDict()
+    return flagged_df.agg(*_status_metrics()).collect()[0].asDict()

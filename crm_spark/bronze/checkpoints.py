@@ -97,8 +97,8 @@ def _paths(text: str | None) -> list[str]:
 
 def _common_folder(paths: list[str]) -> str | None:
     """The folder holding every path, without trailing partition folders; None for none."""
-    matches = [URI.match(_normalised(p)) for p in paths]
-    if not matches or not all(matches) or len({m.group(1) for m in matches}) != 1:
+    matches = [m for p in paths if (m := URI.match(_normalised(p))) is not None]
+    if not matches or len(matches) < len(paths) or len({m.group(1) for m in matches}) != 1:
         return None
     folder = posixpath.commonpath([posixpath.dirname(m.group(2)) for m in matches])
     while "=" in posixpath.basename(folder):

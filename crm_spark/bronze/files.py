@@ -31,7 +31,7 @@ from crm_spark.tables import Lake
 log = logging.getLogger(__name__)
 
 
-def start_query(spark: SparkSession, lake: Lake, cfg: Config, source: Source, ctx: RunContext,
+def start_query(spark: SparkSession, lake: Lake, cfg: Config, source: Source, ctx: RunContext,  # noqa: PLR0913 (the run's handles travel apart until one lake handle is passed, issue 23)
                 checkpoint: str, results: list[BatchResult], continuous_seconds: int | None = None,
                 max_files: int = 0) -> StreamingQuery:
     """Start the streaming query of one file source; each batch appends to ``results``.

@@ -79,6 +79,7 @@ def _next_batch(spark: SparkSession, lake: Lake, source: Source) -> tuple[int, s
     last = _last_watermark(lake, source)
     low = last["high"] if last else None
     wm = source.spec.watermark
+    assert wm is not None  # validate_source requires it of a jdbc source
     high_row = _jdbc_reader(spark, source).option(
         "query", f"SELECT max({wm}) AS high FROM {source.spec.table}").load().first()
     high = high_row["high"] if high_row else None
@@ -103,6 +104,7 @@ def _last_watermark(lake: Lake, source: Source):
 
 def _read_range(spark: SparkSession, source: Source, low: str | None, high: str) -> DataFrame:
     wm = source.spec.watermark
+    assert wm is not None  # validate_source requires it of a jdbc source
     quote = source.type_of(wm) not in ("INT", "BIGINT", "DOUBLE")
     lit = (lambda v: f"'{v}'") if quote else (lambda v: v)
     where = f"{wm} <= {lit(high)}" + (f" AND {wm} > {lit(low)}" if low is not None else "")

@@ -16,7 +16,7 @@ from crm_spark.sources.registry import Source
 QUOTED_FIELD = r'"([^"]|"")*"'
 
 
-def csv_header_filter(source: Source, first_names: set[str] = frozenset()) -> Column:
+def csv_header_filter(source: Source, first_names: set[str] | frozenset[str] = frozenset()) -> Column:
     """True for a header line: its first field is the first declared column's name, or the
     first name of a header found in the batch's files (``first_names``: a file may order its
     columns differently).
@@ -122,7 +122,7 @@ def typed_value(raw: Column, type_: str, fmt: str | None) -> Column:
 
 
 def check_rows(parsed_df: DataFrame, source: Source, structure_error: Column,
-               extra: list[str] = ()) -> DataFrame:
+               extra: list[str] | tuple[str, ...] = ()) -> DataFrame:
     """Type every declared column and give each line its reason for rejection ("" = valid).
 
     A value that does not convert costs the whole line only in a required column; elsewhere

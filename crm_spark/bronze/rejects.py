@@ -36,7 +36,7 @@ def metrics(rejected_line: Column) -> dict[str, Column]:
 
 def set_slots(observed: dict) -> list[int]:
     """The slots set in the bitmaps that :func:`metrics` filled."""
-    found = []
+    found: list[int] = []
     for k in range(BUCKETS):
         bitmap = observed[f"rejected_slots_{k}"]
         for index, byte in enumerate(bitmap):

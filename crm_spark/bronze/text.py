@@ -60,7 +60,7 @@ def only_undecodable_reason(checked_df: DataFrame, encoding: str) -> DataFrame:
 
 
 def _decoder(encoding: str):
-    @F.pandas_udf("string")
+    @F.pandas_udf("string")  # type: ignore[call-overload]  # pyspark's stubs lack the type-hint form
     def decode(raw: pd.Series) -> pd.Series:
         return raw.map(lambda data: _strictly_decoded(data, encoding))
 

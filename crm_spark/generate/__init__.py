@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -81,7 +82,7 @@ def generate(spark: SparkSession, gen: GenerateConfig, out_dir: str, truth_dir: 
 def quiet_codegen_fallback(spark: SparkSession):
     """Silence Spark's report that whole-stage code generation gave up on the generator's wide
     expressions (it falls back to per-operator code; docs/decisions.md D3)."""
-    jvm = spark.sparkContext._jvm
+    jvm: Any = spark.sparkContext._jvm
     configurator = jvm.org.apache.logging.log4j.core.config.Configurator
     level = jvm.org.apache.logging.log4j.Level
     loggers = ["org.apache.spark.sql.catalyst.expressions.codegen.CodeGenerator",
@@ -111,6 +112,7 @@ def _generate(spark: SparkSession, gen: GenerateConfig, out_dir: str, truth_dir:
         "loyalty_members": _keep(systems.loyalty_members(persons, gen)),
     }
     sessions = engagement.web_sessions(persons, churn, order_df, line_df, email_rows, gen)
+    tickets = _keep(service.support_tickets(persons, churn, gen))
     frames = {
         **{name: df.withColumn("line_key", F.concat_ws(":", ID_COLUMNS[name], "is_reexport"))
            for name, df in contacts.items()},
@@ -122,7 +124,7 @@ def _generate(spark: SparkSession, gen: GenerateConfig, out_dir: str, truth_dir:
             F.date_format("event_ts", "dd/MM/yyyy HH:mm").alias("event_ts"),
             F.concat_ws(":", "campaign_id", "email", "event_type").alias("line_key")),
         "campaigns": catalog.campaigns(spark, gen),
-        "support_tickets": service.support_tickets(persons, churn, gen).select(
+        "support_tickets": tickets.select(
             "ticket_id", "email", F.date_format("created_at", ISO).alias("created_at"),
             F.date_format("closed_at", ISO).alias("closed_at"), "status", "category", "body",
             "satisfaction"),
@@ -139,6 +141,8 @@ def _generate(spark: SparkSession, gen: GenerateConfig, out_dir: str, truth_dir:
         malformed.append(bad)
     fs.delete(spark, tmp)
     _write_truth(spark, persons, churn, contacts, order_df, malformed, truth_dir)
+    write_truth(spark, tickets.select("ticket_id", "person_id", "theme", "polarity", "category"),
+                truth_dir, "tickets")
     spark.catalog.clearCache()
     return counts
 
@@ -182,11 +186,12 @@ def _write_truth(spark: SparkSession, persons: DataFrame, churn: DataFrame, cont
         F.round(F.lit(population.P) / F.col("nu"), 4).alias("mean_order_value"),
         F.element_at(F.array(*[F.lit(c) for c in population.CATEGORIES]), F.col("taste") + 1)
         .alias("taste"), "churned_at"), truth_dir, "persons")
-    records = None
+    records: DataFrame | None = None
     for name, df in contacts.items():
         part = df.select(F.lit(name).alias("source"), F.col(ID_COLUMNS[name]).alias("source_id"),
                          "person_id").distinct()
         records = part if records is None else records.unionByName(part)
+    assert records is not None  # every generated source has contacts
     write_truth(spark, records, truth_dir, "source_records")
     write_truth(spark, order_df.select("order_id", "person_id", "channel", "origin", "campaign_id",
                                 F.date_format("order_ts", PLAIN).alias("order_ts")),

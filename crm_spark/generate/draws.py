@@ -58,14 +58,14 @@ def digits(n: int, seed: int, stream: str, *keys: Column | str) -> Column:
     return F.lpad(value.cast("string"), n, "0")
 
 
-@pandas_udf(DoubleType())
+@pandas_udf(DoubleType())  # type: ignore[call-overload]  # pyspark's stubs lack the type-hint form
 def _gamma_ppf(u: pd.Series, shape: pd.Series) -> pd.Series:
     from scipy.special import gammaincinv
 
     return pd.Series(gammaincinv(shape.to_numpy(), u.to_numpy()))
 
 
-@pandas_udf(DoubleType())
+@pandas_udf(DoubleType())  # type: ignore[call-overload]  # pyspark's stubs lack the type-hint form
 def _beta_ppf(u: pd.Series, a: pd.Series, b: pd.Series) -> pd.Series:
     from scipy.special import betaincinv
 

@@ -123,13 +123,15 @@ def generate(spark: SparkSession, gen: GenerateConfig, out_dir: str, truth_dir: 
     log.info("generating %d identifier-poor persons (seed %d) into %s", gen.persons, gen.seed, out_dir)
     persons = persons_df(spark, gen).persist(StorageLevel.MEMORY_AND_DISK)
     tmp = f"{out_dir}/_staging"
-    counts, truth = {}, None
+    counts: dict[str, int] = {}
+    truth: DataFrame | None = None
     for name in SOURCES:
         records = records_df(persons, name, gen.seed).persist(StorageLevel.MEMORY_AND_DISK)
         counts[name], _ = write_dataset(spark, records, DATASETS[name], gen, out_dir, tmp)
         part = records.select(F.lit(name).alias("source"), F.col("rec_id").alias("source_id"), "person_id")
         truth = part if truth is None else truth.unionByName(part)
     fs.delete(spark, tmp)
+    assert truth is not None  # SOURCES is not empty
     write_truth(spark, truth, truth_dir, "source_records")
     write_truth(spark, persons.select(
         "person_id", "given_name", "surname", F.date_format("birth_date", "yyyy-MM-dd").alias("birth_date"),

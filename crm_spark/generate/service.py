@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from crm_spark.config import GenerateConfig
 from crm_spark.generate import draws
+from crm_spark.generate import ticket_texts as tt
 
 CHURN_TICKET_DAYS = 30   # the extra ticket of a person who drops out comes this close before it
 TICKET_CATEGORIES = ["delivery", "refund", "product", "account", "billing"]
-TICKET_BODIES = {
-    "delivery": "My parcel has not arrived yet, the tracking page says \"in transit\" since {d} days.",
-    "refund": "I returned the item, but I am still waiting for my refund. Order ref {d}.",
-    "product": "The product arrived damaged, the lid is cracked; could you send a replacement?",
-    "account": "I can't log in to my account, the password reset e-mail never comes.",
-    "billing": "I was charged twice for the same order, please check: {d} GBP.",
-}
+ISSUE_THEMES = [t for t in tt.THEMES if t != "praise"]
 
 
 def support_tickets(persons: DataFrame, churn: DataFrame, gen: GenerateConfig) -> DataFrame:
     """0-3 tickets per person keyed by the e-mail they wrote from; a person who drops out rates
     lower and, three times in ten, writes one more ticket in the ``CHURN_TICKET_DAYS`` before
-    dropping out (a churn signal)."""
+    dropping out (a churn signal). The body's wording carries a ``theme`` and a ``polarity``
+    (both returned, for the truth folder; ``ticket_texts``): the tone follows the score the
+    person gives (``TONE_BY_SCORE``), the complaint before dropping out is always negative."""
     seed = gen.seed
     pid = F.col("person_id")
     end = F.unix_timestamp(F.lit(gen.end_date).cast("timestamp"))
     churn_ticket = F.col("churned_at").isNotNull() & draws.chance(0.3, seed, "t_churn", pid)
     base = persons.join(churn, "person_id", "left").select(
-        "person_id", "email", "acquired_at", "churned_at", churn_ticket.alias("churn_ticket"),
+        "person_id", "email", "mobile", "acquired_at", "churned_at", churn_ticket.alias("churn_ticket"),
         (draws.chance(0.25, seed, "t1", pid).cast("int") + draws.chance(0.08, seed, "t2", pid)
          .cast("int") + draws.chance(0.02, seed, "t3", pid).cast("int") + churn_ticket.cast("int"))
         .alias("n"))
@@ -44,10 +41,12 @@ def support_tickets(persons: DataFrame, churn: DataFrame, gen: GenerateConfig) -
     closed = created + draws.integer(1800, 6 * 86400, seed, "t_close", *key)
     is_open = closed >= end
     category = draws.pick(TICKET_CATEGORIES, seed, "t_cat", *key)
-    bodies = F.create_map(*[x for c, b in TICKET_BODIES.items() for x in (F.lit(c), F.lit(b))])
     unhappy = F.col("churned_at").isNotNull()
     score = F.when(unhappy, draws.integer(1, 3, seed, "t_score", *key)) \
         .otherwise(draws.integer(2, 5, seed, "t_score", *key))
+    complaint = F.col("churn_ticket") & (F.col("k") == F.col("n"))
+    polarity = _polarity(score, complaint, seed, key)
+    theme = _theme(category, polarity, seed, key)
     return tickets.select(
         "person_id",
         F.concat(F.lit("T"), F.lpad(F.hex(F.xxhash64(F.lit(seed), F.lit("ticket"), *key)
@@ -58,10 +57,51 @@ def support_tickets(persons: DataFrame, churn: DataFrame, gen: GenerateConfig) -
         F.when(~is_open, F.timestamp_seconds(closed)).alias("closed_at"),
         F.when(is_open, "open").otherwise("closed").alias("status"),
         category.alias("category"),
-        F.regexp_replace(F.element_at(bodies, category), r"\{d\}",
-                         draws.integer(2, 99, seed, "t_d", *key).cast("string")).alias("body"),
+        _body(theme, polarity, seed, key).alias("body"),
         F.when(~is_open & draws.chance(0.7, seed, "t_rated", *key), score).alias("satisfaction"),
+        theme.alias("theme"),
+        polarity.alias("polarity"),
     )
+
+
+def _polarity(score: Column, complaint: Column, seed: int, key: list[Column]) -> Column:
+    """negative / neutral / positive, drawn by the ticket's satisfaction score."""
+    u = draws.uniform(seed, "t_tone", *key)
+    negative, positive = (F.element_at(F.array(*[F.lit(tt.TONE_BY_SCORE[s][i]) for s in range(1, 6)]),
+                                       score) for i in (0, 1))
+    return (F.when(complaint | (u < negative), "negative")
+            .when(u > 1 - positive, "positive").otherwise("neutral"))
+
+
+def _theme(category: Column, polarity: Column, seed: int, key: list[Column]) -> Column:
+    """Praise for half of the positive tickets; otherwise the category's theme, or another
+    issue theme (1 - ``CATEGORY_AGREES`` of the time: customers pick the wrong box)."""
+    themes = F.array(*[F.lit(t) for t in ISSUE_THEMES])
+    position = F.array_position(themes, F.create_map(
+        *[F.lit(x) for c, t in tt.CATEGORY_THEME.items() for x in (c, t)])[category]).cast("int")
+    step = draws.integer(1, len(ISSUE_THEMES) - 1, seed, "t_other", *key)
+    other = F.element_at(themes, (position - 1 + step) % len(ISSUE_THEMES) + 1)
+    issue = F.when(draws.chance(tt.CATEGORY_AGREES, seed, "t_agree", *key), F.element_at(themes, position)) \
+        .otherwise(other)
+    praise = (polarity == "positive") & draws.chance(tt.PRAISE_SHARE_OF_POSITIVE, seed, "t_praise", *key)
+    return F.when(praise, "praise").otherwise(issue)
+
+
+def _body(theme: Column, polarity: Column, seed: int, key: list[Column]) -> Column:
+    """One of the theme and polarity's phrasings, its ``{d}`` a number, and
+    ``CONTACT_RATE`` of the time the customer's e-mail or phone after it."""
+    phrasings = F.create_map(*[x for (t, p), bodies in tt.BODIES.items()
+                               for x in (F.lit(f"{t}|{p}"), F.array(*[F.lit(b) for b in bodies]))])
+    options = phrasings[F.concat_ws("|", theme, polarity)]
+    index = F.floor(draws.uniform(seed, "t_phrasing", *key) * F.size(options)).cast("int") + 1
+    text = F.regexp_replace(F.element_at(options, index), r"\{d\}",
+                            draws.integer(2, 99, seed, "t_d", *key).cast("string"))
+    phone = F.concat(F.lit("0"), F.substring("mobile", 1, 4), F.lit(" "), F.substring("mobile", 5, 6))
+    contact = F.regexp_replace(F.regexp_replace(
+        draws.pick(list(tt.CONTACT_LINES), seed, "t_contact_line", *key), r"\{email\}", F.col("email")),
+        r"\{phone\}", phone)
+    return F.when(draws.chance(tt.CONTACT_RATE, seed, "t_contact", *key), F.concat(text, contact)) \
+        .otherwise(text)
 
 
 def consent_changes(persons: DataFrame, email_rows: DataFrame, gen: GenerateConfig) -> DataFrame:

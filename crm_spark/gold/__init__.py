@@ -9,14 +9,16 @@ The date is the run's, resolved by :func:`crm_spark.as_of.resolve_as_of` as ever
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 
 from crm_spark.as_of import resolve_as_of
+from crm_spark.concurrency import run_graph
 from crm_spark.config import Config
 from crm_spark.context import RunContext
 from crm_spark.tables import Lake
@@ -53,10 +55,16 @@ def read_inputs(spark: SparkSession, lake: Lake, cfg: Config, as_of: dt.date) ->
     return GoldInputs(spark, tables, as_of, missing)
 
 
-def steps() -> list[tuple[str, Callable[[GoldInputs, Config], DataFrame]]]:
+def steps() -> Sequence[tuple[str, Callable[[GoldInputs, Config], DataFrame | None]]]:
     from crm_spark.gold import tables
 
     return tables.STEPS
+
+
+def needs() -> dict[str, tuple[str, ...]]:
+    from crm_spark.gold import tables
+
+    return tables.NEEDS
 
 
 def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
@@ -70,20 +78,28 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
     as_of = resolve_as_of(lake, ctx)
     log.info("gold: as_of %s", as_of)
     inputs = read_inputs(spark, lake, cfg, as_of)
-    written = {}
-    for name, step in steps():
+    step_needs = needs()
+
+    def build_step(name: str, step) -> int | None:
         start = time.perf_counter()
         table_df = step(inputs, cfg)
         if table_df is None:
-            continue
+            return None
         table_df = table_df.persist()
-        inputs.tables[name] = table_df
         rows = table_df.count()
         lake.overwrite(table_df, f"gold.{name}", partition_by=["as_of"],
                        replace_where=f"as_of = DATE'{as_of.isoformat()}'")
-        written[f"gold.{name}"] = rows
+        inputs.tables[name] = table_df      # read by the steps that need it, once written
         log.info("gold.%s: %d rows in %.1f s", name, rows, time.perf_counter() - start)
-    for name, _ in steps():
-        if name in inputs.tables:
-            inputs.tables[name].unpersist()
+        return rows
+
+    tasks = {name: (functools.partial(build_step, name, step), step_needs.get(name, ()))
+             for name, step in steps()}
+    try:
+        rows_by_table = run_graph(tasks, cfg.spark.concurrency)
+    finally:
+        for name, _ in steps():
+            if name in inputs.tables:
+                inputs.tables[name].unpersist()
+    written = {f"gold.{name}": rows for name, rows in rows_by_table.items() if rows is not None}
     return written | inputs.excluded

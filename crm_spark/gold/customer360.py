@@ -70,7 +70,7 @@ def consent_state(consent_df: DataFrame, as_of: dt.date,
         for channel in channels])
 
 
-def customer_360(customers_df: DataFrame, sales_df: DataFrame, web_df: DataFrame, email_df: DataFrame,
+def customer_360(customers_df: DataFrame, sales_df: DataFrame, web_df: DataFrame, email_df: DataFrame,  # noqa: PLR0913 (one DataFrame per input table: the join's contract)
                  tickets_df: DataFrame, consent_df: DataFrame, rfm_df: DataFrame, as_of: dt.date,
                  profile_fields: Sequence[str], scores_df: DataFrame | None = None) -> DataFrame:
     """Join every per-customer view onto the golden records.

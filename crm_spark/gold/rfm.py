@@ -75,11 +75,12 @@ def check_segments(segment_map: Mapping[str, SegmentRule]) -> None:
 
 
 def _segment(segment_map: Mapping[str, SegmentRule]) -> Column:
-    segment = None
+    segment: Column | None = None
     for name, rule in segment_map.items():
         tests = [F.col(f"{s}_score").between(*_bounds(rule, s)) for s in SCORES]
         matches = reduce(lambda a, b: a & b, tests)
         segment = F.when(matches, F.lit(name)) if segment is None else segment.when(matches, F.lit(name))
+    assert segment is not None  # never empty: an empty rfm_segments means the built-in map
     return segment
 
 

@@ -104,7 +104,7 @@ def customer_exclusions(sales_df: DataFrame, as_of: dt.date) -> tuple[int, int]:
     row = per_customer_df.agg(
         F.sum(F.when(F.col("customer_id").isNull(), F.col("orders"))).alias("guest_orders"),
         F.count(F.when(F.col("customer_id").isNotNull() & ~F.col("has_purchase"), 1)).alias("no_purchase"),
-    ).first()
+    ).collect()[0]
     return int(row["guest_orders"] or 0), int(row["no_purchase"] or 0)
 
 

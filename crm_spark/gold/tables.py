@@ -20,6 +20,7 @@ from crm_spark.gold import (
     rfm,
     sales,
     segments,
+    tickets,
 )
 from crm_spark.privacy import pii
 from crm_spark.privacy.hashing import hash_key
@@ -150,6 +151,27 @@ def audiences_step(inputs, cfg: Config) -> DataFrame:
     return audiences.audiences(inputs["rfm"], inputs.tables.get("segments"), inputs["consent"], inputs.as_of)
 
 
+def ticket_insights_step(inputs, cfg: Config) -> DataFrame:
+    note_unfed(inputs, "gold.ticket_insights", ("support_tickets",), "support tickets (a ticket source)")
+    return tickets.ticket_insights(inputs["support_tickets"], inputs.as_of)
+
+
+# the gold tables each step reads (besides silver); steps run once these are written (D91)
+NEEDS = {
+    "rfm": ("sales",),
+    "cohort_retention": ("sales",),
+    "kpi_daily": ("sales",),
+    "kpi_monthly": ("sales",),
+    "campaign_performance": ("attribution",),
+    "journeys": ("sales",),
+    "funnel": ("sales", "rfm"),
+    "segments": ("rfm",),
+    "segment_profiles": ("segments",),
+    "customer_360": ("sales", "rfm"),
+    "audiences": ("rfm", "segments"),
+    "ticket_insights": (),
+}
+
 STEPS = [
     ("sales", sales_step),
     ("rfm", rfm_step),
@@ -165,4 +187,5 @@ STEPS = [
     ("segment_profiles", segment_profiles_step),
     ("customer_360", customer_360_step),
     ("audiences", audiences_step),
+    ("ticket_insights", ticket_insights_step),
 ]

@@ -89,7 +89,7 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
     log.info("identity: golden records and their history written (%.1f s)", time.perf_counter() - start)
 
     written = {IDENTITY_MAP: records, golden.CUSTOMERS: customers}
-    for table, changed in keys.key_facts(lake, contacts_df, map_df).items():
+    for table, changed in keys.key_facts(lake, contacts_df, map_df, cfg.spark.concurrency).items():
         written[f"{table} (customer_id set)"] = changed
     log.info("identity: %d records -> %d customers in %.1f s", records, customers,
              time.perf_counter() - start)

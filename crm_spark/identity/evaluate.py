@@ -53,6 +53,7 @@ def read_truth(spark: SparkSession, path: str, source: str | None = None,
     if missing:
         raise CrmSparkError(f"--truth {path}: missing column(s) {', '.join(map(str, missing))}; "
                             f"found {', '.join(columns)}")
+    assert id_column is not None and true_column is not None  # in `missing` otherwise
     source_col = F.lit(source) if source is not None else F.col("source")
     return truth_df.select(source_col.alias("source"), F.col(id_column).alias("source_id"),
                            F.col(true_column).alias("true_id")).filter(F.col("true_id").isNotNull())
@@ -68,7 +69,7 @@ def pairwise_quality(truth_df: DataFrame, map_df: DataFrame) -> IdentityQuality:
     def pairs(*keys):
         sized = joined.groupBy(*keys).agg(F.count("*").alias("n"))
         return sized.agg(F.sum(F.col("n") * (F.col("n") - 1) / 2).cast("long").alias("pairs"),
-                         F.count("*").alias("groups")).first()
+                         F.count("*").alias("groups")).collect()[0]
 
     true_stats, predicted_stats = pairs("true_id"), pairs("customer_id")
     both = pairs("true_id", "customer_id")

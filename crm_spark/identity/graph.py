@@ -63,7 +63,7 @@ def cut_lineage(df: DataFrame) -> DataFrame:
     that nothing can recompute. In local mode the executors live and die with the driver, and
     the cheaper local checkpoint is enough.
     """
-    if not df.sparkSession.sparkContext.master.startswith("local"):
+    if not (df.sparkSession.sparkContext.master or "").startswith("local"):
         return df.checkpoint(eager=True)
     return df.localCheckpoint(eager=True)
 

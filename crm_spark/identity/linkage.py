@@ -53,7 +53,9 @@ def settings(cfg: IdentityConfig, prior: float = 0.0001, scoped: bool = False,
             cl.ExactMatch("state_match").configure(term_frequency_adjustments=True),
             cl.ExactMatch("country"),
         ],
-        blocking_rules_to_generate_predictions=[pairs.rule_sql(rule, scoped) for rule in cfg.blocking],
+        # splink takes SQL strings here (to_blocking_rule_creator) but annotates only creators and dicts
+        blocking_rules_to_generate_predictions=[pairs.rule_sql(rule, scoped)  # type: ignore[misc]
+                                                for rule in cfg.blocking],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
     ).get_settings(dialect).as_dict()

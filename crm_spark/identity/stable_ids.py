@@ -113,7 +113,7 @@ def new_id(component, prefix: str, split_from=None):
 
 
 def check_new_ids(new_rows_df: DataFrame, used_df: DataFrame) -> None:
-    counts = new_rows_df.agg(F.count("*").alias("n"), F.countDistinct("customer_id").alias("d")).first()
+    counts = new_rows_df.agg(F.count("*").alias("n"), F.countDistinct("customer_id").alias("d")).collect()[0]
     reused = new_rows_df.join(used_df, on="customer_id", how="left_semi").count()
     if counts["n"] != counts["d"] or reused:
         raise CrmSparkError(
@@ -145,7 +145,7 @@ def record_ids(lake: Lake, new_rows_df: DataFrame, merges_df: DataFrame, ctx: Ru
             F.lit(ctx.run_id).alias("run_id")), ["merged_id"])
         log.info("identity: %d customer id(s) merged into older ids (see %s)", merged, MERGES)
     split = splits_df.count() if splits_df is not None else 0
-    if split:
+    if splits_df is not None and split:
         _log_once(lake, SPLITS, splits_df.select(
             "new_id", "from_id", F.lit(ctx.now()).cast("timestamp").alias("split_at"),
             F.lit(ctx.run_id).alias("run_id")), ["new_id", "from_id"])

@@ -53,7 +53,7 @@ class Compressed(NamedTuple):
     x: np.ndarray
     t_x: np.ndarray
     T: np.ndarray
-    count: np.ndarray
+    customers: np.ndarray
     extra: np.ndarray | None = None
 
 
@@ -103,7 +103,7 @@ def compress(x, t_x, T, extra=None) -> Compressed:
         extra: optional (n,) or (n, k) further columns that must also match (e.g. ``m_x``).
 
     Returns:
-        ``Compressed(x, t_x, T, count, extra)``, rows sorted; ``extra`` is None when not given.
+        ``Compressed(x, t_x, T, customers, extra)``, rows sorted; ``extra`` is None when not given.
 
     Raises:
         ValueError: on empty, non-finite or ragged inputs.
@@ -213,7 +213,8 @@ def fit_bgnbd(x, t_x, T, weights=None, l2: float = 0.0) -> BgNbdParams:
     rate = (w @ x + 1.0) / (w @ T + 1.0)
     params, ll, nit, ok = _fit(lambda p: _bgnbd_ll_grad(p, x, t_x, T), np.array([1.0, 1.0 / rate, 1.0, 1.0]),
                                w, l2)
-    return BgNbdParams(*map(float, params), log_likelihood=ll, iterations=nit, converged=ok)
+    r, alpha, a, b = map(float, params)
+    return BgNbdParams(r, alpha, a, b, log_likelihood=ll, iterations=nit, converged=ok)
 
 
 def _alive_logit(params: BgNbdParams, x, t_x, T):
@@ -304,7 +305,8 @@ def fit_gamma_gamma(x, m_x, weights=None, l2: float = 0.0) -> GammaGammaParams:
     log_xm = np.log(x * m_x)
     x0 = np.array([1.0, 2.0, (w @ m_x) / w.sum()])  # matches the mean spend p v / (q - 1)
     params, ll, _, ok = _fit(lambda p: _gg_ll_grad(p, x, m_x, log_xm), x0, w, l2)
-    return GammaGammaParams(*map(float, params), log_likelihood=ll, converged=ok)
+    p, q, v = map(float, params)
+    return GammaGammaParams(p, q, v, log_likelihood=ll, converged=ok)
 
 
 def expected_average_spend(params: GammaGammaParams, x, m_x) -> np.ndarray:
@@ -320,7 +322,7 @@ def expected_average_spend(params: GammaGammaParams, x, m_x) -> np.ndarray:
     return params.p * (params.v + xm) / (params.p * x + params.q - 1)
 
 
-def discounted_clv(bgnbd: BgNbdParams, gg: GammaGammaParams, x, t_x, T, m_x, horizon: float,
+def discounted_clv(bgnbd: BgNbdParams, gg: GammaGammaParams, x, t_x, T, m_x, horizon: float,  # noqa: PLR0913 (the model's own inputs)
                    discount_rate_per_period: float, step: float = 1.0) -> np.ndarray:
     """Discounted expected revenue over (T, T + horizon] per customer.
 

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier, LogisticRegression
@@ -46,6 +48,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from crm_spark.concurrency import run_all
 from crm_spark.errors import ConfigError, DataQualityError
 from crm_spark.features.customer import filter_known_at
 from crm_spark.gold.sales import utc_date, with_first_seen_by_orders
@@ -82,8 +85,10 @@ class SearchBudget:
                               f"not {self.select_by!r}")
 
     def candidates(self) -> list[tuple[str, dict[str, float]]]:
-        lr = [("logistic_regression", {"regParam": r}) for r in self.lr_reg_param]
-        gbt = [("gbt", {"maxDepth": d, "maxIter": i}) for d in self.gbt_max_depth for i in self.gbt_max_iter]
+        lr: list[tuple[str, dict[str, float]]] = [("logistic_regression", {"regParam": r})
+                                                   for r in self.lr_reg_param]
+        gbt: list[tuple[str, dict[str, float]]] = [("gbt", {"maxDepth": d, "maxIter": i})
+                                                    for d in self.gbt_max_depth for i in self.gbt_max_iter]
         mixed = [c for pair in zip(lr, gbt, strict=False) for c in pair]
         mixed += lr[len(gbt):] + gbt[len(lr):]
         return mixed[:self.max_candidates]
@@ -124,7 +129,7 @@ def churn_labels(sales_df: DataFrame, customers_df: DataFrame, as_of: dt.date, h
     """
     horizon_end = as_of + dt.timedelta(days=horizon_days)
     if check_horizon:
-        last_day = sales_df.agg(F.max(utc_date("order_ts"))).first()[0]
+        last_day = sales_df.agg(F.max(utc_date("order_ts"))).collect()[0][0]
         if last_day is None or last_day < horizon_end:
             raise DataQualityError(f"churn labels at {as_of}: orders end on {last_day}, before the "
                                    f"{horizon_days}-day horizon ends on {horizon_end}")
@@ -196,7 +201,8 @@ def churn_dataset(features_df: DataFrame, labels_df: DataFrame) -> DataFrame:
     ).select("f.*", F.col(f"l.{LABEL}").alias(LABEL))
 
 
-def _stages(name: str, params: dict, features: list[str], seed: int, categorical: list[str] = ()) -> list:
+def _stages(name: str, params: dict, features: list[str], seed: int,
+            categorical: list[str] | tuple[str, ...] = ()) -> list:
     numeric = [c for c in features if c not in categorical]
     doubles = [f"_x_{c}" for c in numeric]
     filled = [f"_i_{c}" for c in numeric]
@@ -223,10 +229,11 @@ def _stages(name: str, params: dict, features: list[str], seed: int, categorical
                                         **params)]
 
 
-def _importances(model: PipelineModel, features: list[str], categorical: list[str] = ()) -> dict[str, float]:
+def _importances(model: PipelineModel, features: list[str],
+                 categorical: list[str] | tuple[str, ...] = ()) -> dict[str, float]:
     """Share of the model's importance (GBT) or |standardised coefficient| (LR) per input column;
     a categorical column sums its one-hot slots."""
-    last = model.stages[-1]
+    last: Any = model.stages[-1]   # GBTClassificationModel or LogisticRegressionModel
     if hasattr(last, "featureImportances"):
         values = last.featureImportances.toArray().tolist()
     else:
@@ -265,7 +272,7 @@ def top_decile(scored_df: DataFrame, label_col: str = LABEL, probability_col: st
            .agg(F.count(F.lit(1)).alias("n"), F.sum("y").alias("positives"),
                 F.count(F.when(F.col("in_top"), F.lit(1))).alias("n_top"),
                 F.sum(F.when(F.col("in_top"), F.col("y"))).alias("positives_top"))
-           .first())
+           .collect()[0])
     if not row["positives"]:
         return {"lift_top_decile": None, "capture_top_decile": None}
     lift = (row["positives_top"] / row["n_top"]) / (row["positives"] / row["n"])
@@ -281,9 +288,11 @@ def churn_metrics(scored_df: DataFrame, label_col: str = LABEL, probability_col:
     """
     df = scored_df.select(id_col, F.col(label_col).cast("double").alias(label_col), probability_col)
     row = df.agg(F.count(F.lit(1)).alias("n"), F.avg(label_col).alias("base_rate"),
-                 F.avg((F.col(probability_col) - F.col(label_col)) ** 2).alias("brier")).first()
+                 F.avg((F.col(probability_col) - F.col(label_col)) ** 2).alias("brier")).collect()[0]
     metrics = {"n": float(row["n"]), "base_rate": row["base_rate"], "brier": row["brier"]}
-    for name, metric in (("roc_auc", "areaUnderROC"), ("pr_auc", "areaUnderPR")):
+    curves: tuple[tuple[str, Literal["areaUnderROC", "areaUnderPR"]], ...] = (
+        ("roc_auc", "areaUnderROC"), ("pr_auc", "areaUnderPR"))
+    for name, metric in curves:
         evaluator = BinaryClassificationEvaluator(rawPredictionCol=probability_col, labelCol=label_col,
                                                   metricName=metric)
         metrics[name] = evaluator.evaluate(df)
@@ -304,8 +313,8 @@ def evaluate_churn(model: PipelineModel, labelled_df: DataFrame,
 def _check_out_of_time(train_df: DataFrame, valid_df: DataFrame) -> None:
     if "as_of" not in train_df.columns or "as_of" not in valid_df.columns:
         return
-    last_train = train_df.agg(F.max("as_of")).first()[0]
-    first_valid = valid_df.agg(F.min("as_of")).first()[0]
+    last_train = train_df.agg(F.max("as_of")).collect()[0][0]
+    first_valid = valid_df.agg(F.min("as_of")).collect()[0][0]
     if last_train is not None and first_valid is not None and first_valid <= last_train:
         raise DataQualityError(f"churn validation must be out of time: valid as_of {first_valid} is not "
                                f"after train as_of {last_train}")
@@ -322,7 +331,7 @@ def _class_weights(train_df: DataFrame) -> DataFrame:
 
 def train_churn(train_df: DataFrame, valid_df: DataFrame, feature_columns: list[str] | tuple[str, ...],
                 budget: SearchBudget = SearchBudget(), seed: int = 42,
-                categorical_columns: list[str] | tuple[str, ...] = ()) -> ChurnResult:
+                categorical_columns: list[str] | tuple[str, ...] = (), concurrency: int = 1) -> ChurnResult:
     """Fit the budget's candidates on ``train_df``, keep the best on ``valid_df`` (module doc).
 
     Args:
@@ -335,6 +344,8 @@ def train_churn(train_df: DataFrame, valid_df: DataFrame, feature_columns: list[
         seed: seed of the GBT.
         categorical_columns: string inputs, one-hot encoded inside the model (nulls and unseen
             values score as their own all-zero code); left out too when null on every row.
+        concurrency: candidates fitted side by side (``spark.concurrency``, D91); the choice
+            does not depend on it.
 
     Returns:
         ``ChurnResult``; ``candidates`` holds ``{"name", "params", "metrics", "seconds"}`` each.
@@ -344,7 +355,7 @@ def train_churn(train_df: DataFrame, valid_df: DataFrame, feature_columns: list[
     """
     _check_out_of_time(train_df, valid_df)
     inputs = [*feature_columns, *categorical_columns]
-    counts = train_df.agg(*[F.count(c).alias(c) for c in inputs]).first().asDict()
+    counts = train_df.agg(*[F.count(c).alias(c) for c in inputs]).collect()[0].asDict()
     features = [c for c in inputs if counts[c] > 0]
     categorical = [c for c in categorical_columns if counts[c] > 0]
     if len(features) < len(inputs):
@@ -352,21 +363,28 @@ def train_churn(train_df: DataFrame, valid_df: DataFrame, feature_columns: list[
                     sorted(set(inputs) - set(features)))
     label = F.col(LABEL).cast("double").alias(LABEL)
     prepared_df = _class_weights(train_df.select("customer_id", *features, label)).cache()
-    candidates, best = [], None
+
+    def fit_and_evaluate(name: str, params: dict) -> tuple[PipelineModel, dict, float]:
+        started = time.monotonic()
+        model = Pipeline(stages=_stages(name, params, features, seed, categorical)).fit(prepared_df)
+        metrics = evaluate_churn(model, valid_df)
+        return model, metrics, round(time.monotonic() - started, 1)
+
+    grid = budget.candidates()
     try:
-        for name, params in budget.candidates():
-            started = time.monotonic()
-            model = Pipeline(stages=_stages(name, params, features, seed, categorical)).fit(prepared_df)
-            metrics = evaluate_churn(model, valid_df)
-            seconds = round(time.monotonic() - started, 1)
-            log.info("churn candidate %s %s: roc_auc %.4f, pr_auc %.4f (%.1f s)", name, params,
-                     metrics["roc_auc"], metrics["pr_auc"], seconds)
-            candidates.append({"name": name, "params": params, "metrics": metrics, "seconds": seconds})
-            score = metrics[budget.select_by]
-            if best is None or (score is not None and score > best[0]):
-                best = (score if score is not None else -math.inf, name, params, model, metrics)
+        fitted = run_all({str(i): functools.partial(fit_and_evaluate, name, params)
+                          for i, (name, params) in enumerate(grid)}, concurrency)
     finally:
         prepared_df.unpersist()
+    candidates, best = [], None
+    for (name, params), (model, metrics, seconds) in zip(grid, fitted.values(), strict=True):
+        log.info("churn candidate %s %s: roc_auc %.4f, pr_auc %.4f (%.1f s)", name, params,
+                 metrics["roc_auc"], metrics["pr_auc"], seconds)
+        candidates.append({"name": name, "params": params, "metrics": metrics, "seconds": seconds})
+        score = metrics[budget.select_by]
+        if best is None or (score is not None and score > best[0]):
+            best = (score if score is not None else -math.inf, name, params, model, metrics)
+    assert best is not None  # the budget has at least one candidate
     _, name, params, model, metrics = best
     return ChurnResult(model=model, name=name, params=params, metrics=metrics,
                        feature_importances=_importances(model, features, categorical),

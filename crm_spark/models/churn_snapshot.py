@@ -61,6 +61,8 @@ class SnapshotSettings:
 
 def snapshot_settings(cfg: Config) -> SnapshotSettings:
     m = cfg.models
+    # required when churn_label is explicit, the only case that reads the table
+    assert m.churn_table and m.churn_id_column and m.churn_flag_column
     return SnapshotSettings(table=m.churn_table, id_column=m.churn_id_column, flag_column=m.churn_flag_column,
                             flag_true=m.churn_flag_true, flag_false=m.churn_flag_false,
                             numeric=m.churn_numeric_features, categorical=m.churn_categorical_features,
@@ -144,7 +146,7 @@ def check_ids(dataset_df: DataFrame, s: SnapshotSettings) -> dict[str, int]:
         per_split += [F.count(F.when(in_part, 1)).alias(f"{part}_rows"),
                       F.sum(F.when(in_part, F.col(churn.LABEL)).otherwise(0)).alias(f"{part}_churned")]
     row = dataset_df.agg(F.count(F.lit(1)).alias("rows"), F.count("customer_id").alias("ids"),
-                         F.countDistinct("customer_id").alias("distinct"), *per_split).first()
+                         F.countDistinct("customer_id").alias("distinct"), *per_split).collect()[0]
     if row["rows"] == 0:
         raise DataQualityError(f"models.churn_table {s.table} is empty")
     if row["ids"] < row["rows"] or row["distinct"] < row["ids"]:
@@ -176,7 +178,7 @@ def train(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, float]
         parts = {p: dataset_df.filter(F.col(SPLIT) == p).drop(SPLIT) for p in (TRAIN, VALID, TEST)}
         budget = churn.SearchBudget(max_candidates=cfg.models.churn_max_candidates)
         chosen = churn.train_churn(parts[TRAIN], parts[VALID], s.numeric, budget, s.seed,
-                                   categorical_columns=s.categorical)
+                                   categorical_columns=s.categorical, concurrency=cfg.spark.concurrency)
         result = churn.refit_churn(chosen, parts[TRAIN].unionByName(parts[VALID]), s.seed)
         test = churn.evaluate_churn(result.model, parts[TEST])
         metrics = {**{k: v for k, v in test.items() if v is not None},

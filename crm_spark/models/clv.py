@@ -57,7 +57,7 @@ class SpendCounts(NamedTuple):
 
     x: np.ndarray
     m_x: np.ndarray
-    count: np.ndarray
+    customers: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ def compressed(summaries_df: DataFrame) -> btyd.Compressed:
         summaries_df: requires x, t_x, T (as returned by :func:`summaries`).
 
     Returns:
-        ``btyd.Compressed(x, t_x, T, count)`` sorted by (x, t_x, T).
+        ``btyd.Compressed(x, t_x, T, customers)`` sorted by (x, t_x, T).
     """
     _require(summaries_df, ("x", "t_x", "T"), "clv.compressed")
     table = summaries_df.groupBy("x", "t_x", "T").count().toArrow()
@@ -214,7 +214,7 @@ def compressed_spend(summaries_df: DataFrame, bin_log: float = SPEND_BIN_LOG) ->
         bin_log: bin width on the natural log of m_x (see ``SPEND_BIN_LOG``).
 
     Returns:
-        ``SpendCounts(x, m_x, count)`` sorted by (x, m_x).
+        ``SpendCounts(x, m_x, customers)`` sorted by (x, m_x).
     """
     _require(summaries_df, ("x", "m_x"), "clv.compressed_spend")
     table = (
@@ -249,13 +249,13 @@ def fit(summaries_df: DataFrame) -> ClvFit:
     spend = compressed_spend(summaries_df)
     if spend.x.size == 0:
         raise DataQualityError("clv.fit: no repeat purchases to fit the Gamma-Gamma spend model on")
-    bgnbd = btyd.fit_bgnbd(rows.x, rows.t_x, rows.T, weights=rows.count)
-    gamma_gamma = btyd.fit_gamma_gamma(spend.x, spend.m_x, weights=spend.count)
+    bgnbd = btyd.fit_bgnbd(rows.x, rows.t_x, rows.T, weights=rows.customers)
+    gamma_gamma = btyd.fit_gamma_gamma(spend.x, spend.m_x, weights=spend.customers)
     for name, params in (("BG/NBD", bgnbd), ("Gamma-Gamma", gamma_gamma)):
         if not params.converged:
             log.warning("clv: the %s fit did not converge: %s", name, params)
-    result = ClvFit(bgnbd, gamma_gamma, n_customers=int(rows.count.sum()),
-                    n_repeat_customers=int(spend.count.sum()), n_triples=int(rows.x.size),
+    result = ClvFit(bgnbd, gamma_gamma, n_customers=int(rows.customers.sum()),
+                    n_repeat_customers=int(spend.customers.sum()), n_triples=int(rows.x.size),
                     n_spend_rows=int(spend.x.size), seconds=round(time.perf_counter() - start, 3))
     log.info("clv: fitted %s; %s in %.1f s", bgnbd, gamma_gamma, result.seconds)
     return result
@@ -338,6 +338,7 @@ def holdout_actuals(purchases_df: DataFrame, settings: ClvSettings) -> DataFrame
     periods = settings.holdout_periods  # raises when holdout_end is missing
     log.info("clv: holdout of %.4g %s", periods, settings.time_unit)
     cal_df = summaries(purchases_df, settings.calibration_end, settings.time_unit).alias("cal")
+    assert settings.holdout_end is not None  # holdout_periods raised otherwise
     full_df = summaries(purchases_df, settings.holdout_end, settings.time_unit).alias("full")
     order_date = F.to_date("order_ts")
     revenue_df = (
@@ -392,7 +393,7 @@ def holdout_metrics(predictions_df: DataFrame, actuals_df: DataFrame) -> dict[st
         F.avg(F.abs(F.col("pred_rev") - F.col("act_rev"))).alias("mae_revenue"),
         F.sqrt(F.avg(F.pow(F.col("pred_rev") - F.col("act_rev"), 2))).alias("rmse_revenue"),
         F.sum("pred_rev").alias("predicted_revenue"), F.sum("act_rev").alias("actual_revenue"),
-    ).first().asDict()
+    ).collect()[0].asDict()
     metrics = {k: float(v) if v is not None else float("nan") for k, v in row.items()}
     for what in ("purchases", "revenue"):
         actual = metrics[f"actual_{what}"]

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import mlflow.pyfunc
 import pandas as pd
 from mlflow.models import ModelSignature
+from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, DataType, Schema
 
 CLV_OUTPUTS = ("expected_purchases", "probability_alive", "expected_avg_spend", "clv")
@@ -50,7 +50,7 @@ def recs_signature() -> ModelSignature:
     return ModelSignature(inputs, Schema([ColSpec(DataType.float, "prediction")]))
 
 
-class ClvModel(mlflow.pyfunc.PythonModel):
+class ClvModel(PythonModel):
     def __init__(self, params: dict, horizon: float, discount_rate: float, step: float, time_unit: str):
         self.params = dict(params)
         self.horizon, self.discount_rate, self.step = float(horizon), float(discount_rate), float(step)

@@ -26,6 +26,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pyspark.ml.evaluation import RankingEvaluator
 from pyspark.ml.recommendation import ALS, ALSModel
@@ -42,7 +43,8 @@ DEFAULT_WEIGHTS = {"purchase": 1.0, "add_to_cart": 0.5, "product_view": 0.1}
 COLD_START_STRATEGIES = ("drop", "nan")
 # Definitions of pyspark.mllib.evaluation.RankingMetrics: precision@k = hits in the top k / k,
 # AP@k = sum of the precision at each hit / min(|truth|, k), NDCG@k with binary relevance.
-METRICS = {"precision_at_k": "precisionAtK", "map_at_k": "meanAveragePrecisionAtK", "ndcg_at_k": "ndcgAtK"}
+METRICS: dict[str, Literal["precisionAtK", "meanAveragePrecisionAtK", "ndcgAtK"]] = {
+    "precision_at_k": "precisionAtK", "map_at_k": "meanAveragePrecisionAtK", "ndcg_at_k": "ndcgAtK"}
 
 
 def resolve_weights(weights: dict[str, float] | None) -> dict[str, float]:
@@ -72,7 +74,7 @@ class RecsSettings:
     exclude_purchased: bool = True
     cold_start: str = "drop"
     seed: int = 42
-    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    weights: dict[str, float] | None = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))  # None: defaults
 
     def __post_init__(self):
         if self.cold_start not in COLD_START_STRATEGIES:
@@ -197,7 +199,7 @@ def _n_candidates(bought_df: DataFrame, n: int, exclude: bool) -> int:
     """List length to draw so that n remain after removing the most skus any customer bought."""
     if not exclude:
         return n
-    most = bought_df.groupBy("user_idx").count().agg(F.max("count")).first()[0]
+    most = bought_df.groupBy("user_idx").count().agg(F.max("count")).collect()[0][0]
     return n + int(most or 0)
 
 

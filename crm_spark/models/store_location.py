@@ -65,7 +65,9 @@ def follow_artifact_root(tracking_uri: str, recorded: str, configured: str) -> i
             rewritten = 0
             for name, columns in LOCATION_COLUMNS.items():
                 table = metadata.tables.get(name)
-                for column in columns if table is not None else ():
+                if table is None:
+                    continue
+                for column in columns:
                     if column not in table.c:
                         continue
                     value = table.c[column]

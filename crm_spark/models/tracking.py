@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crm_spark.config import Config
 from crm_spark.errors import CrmSparkError
 from crm_spark.models import store_location
+
+if TYPE_CHECKING:
+    from mlflow import ActiveRun
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +34,20 @@ PROMOTION_METRIC = {"crm_clv": ("rmse_purchases", False), "crm_churn": ("roc_auc
 CHALLENGER, CHAMPION = "challenger", "champion"
 MODEL_NAMES = ("crm_churn", "crm_clv", "crm_recs")
 _FOLLOWED: set[tuple[str, str, str]] = set()   # stores already pointed at their artifact root
+# The models train side by side (D91); their writes to the tracking store take turns, so a
+# SQLite store never sees two writers and a run's logging is never interleaved with another's.
+_WRITES = threading.RLock()
 
 
+def _one_writer(function):
+    @functools.wraps(function)
+    def serialised(*args, **kwargs):
+        with _WRITES:
+            return function(*args, **kwargs)
+    return serialised
+
+
+@_one_writer
 def _client(cfg: Config):
     import mlflow
 
@@ -51,6 +69,7 @@ def _client(cfg: Config):
     return mlflow
 
 
+@_one_writer
 def log_evaluation(cfg: Config, subject: str, params: Mapping[str, object],
                    metrics: Mapping[str, float]) -> str:
     """Log one evaluation run (tag ``crm_spark.kind=evaluation``); returns the run id."""
@@ -65,15 +84,17 @@ def log_evaluation(cfg: Config, subject: str, params: Mapping[str, object],
 
 @contextlib.contextmanager
 def training_run(cfg: Config, name: str, params: Mapping[str, object],
-                 input_versions: Mapping[str, int]) -> Iterator[object]:
-    """A run for training ``name``: tags, params, the Delta versions of its inputs."""
-    mlflow = _client(cfg)
-    with mlflow.start_run(run_name=f"train-{name}") as run:
-        mlflow.set_tags({"crm_spark.kind": "training", "crm_spark.model": name,
-                         "crm_spark.config_hash": cfg.digest})
-        mlflow.log_params({k: str(v) for k, v in params.items()})
-        mlflow.log_params({f"input_version.{t}": v for t, v in input_versions.items()})
-        yield run
+                 input_versions: Mapping[str, int]) -> Iterator[ActiveRun]:
+    """A run for training ``name``: tags, params, the Delta versions of its inputs. Other
+    threads' writes wait until the run ends."""
+    with _WRITES:
+        mlflow = _client(cfg)
+        with mlflow.start_run(run_name=f"train-{name}") as run:
+            mlflow.set_tags({"crm_spark.kind": "training", "crm_spark.model": name,
+                             "crm_spark.config_hash": cfg.digest})
+            mlflow.log_params({k: str(v) for k, v in params.items()})
+            mlflow.log_params({f"input_version.{t}": v for t, v in input_versions.items()})
+            yield run
 
 
 def log_metrics(cfg: Config, metrics: Mapping[str, float]) -> None:
@@ -156,6 +177,7 @@ def _requirements() -> list[str]:
             ("pyspark", "mlflow", "pandas", "numpy", "scipy", "pyarrow")]
 
 
+@_one_writer
 def register(cfg: Config, model_uri: str, name: str) -> int:
     """Register ``model_uri`` as a new version of ``name`` with alias ``challenger``."""
     mlflow = _client(cfg)
@@ -185,6 +207,7 @@ def run_metrics(cfg: Config, run_id: str) -> dict[str, float]:
     return dict(_client(cfg).MlflowClient().get_run(run_id).data.metrics)
 
 
+@_one_writer
 def promote(cfg: Config, name: str, metric: str, higher_is_better: bool = True) -> tuple[bool, str]:
     """Move ``champion`` to the ``challenger`` version when it is better on the challenger's
     validation data, or when there is no champion yet.

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
+from typing import cast
 
+from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crm_spark.as_of import resolve_as_of
+from crm_spark.concurrency import run_all
 from crm_spark.config import Config
 from crm_spark.context import RunContext
 from crm_spark.errors import CrmSparkError
@@ -117,10 +121,16 @@ def train_recs(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, f
     web_df = read_table(lake, cfg, "silver.web_events")
     train_df = recs.interactions(sales_df, lines_df, web_df, EPOCH, split, settings.weights).persist()
     test_df = recs.purchases(sales_df, lines_df, split, end)
-    metrics = recs.evaluate_recs(recs.train_als(train_df, settings), train_df, test_df, settings)
-    metrics["lift_map_at_k"] = metrics["als_map_at_k"] - metrics["popular_map_at_k"]
     final_df = recs.interactions(sales_df, lines_df, web_df, EPOCH, end, settings.weights).persist()
-    model = recs.train_als(final_df, settings)
+    # the evaluation's fit and the refit are independent: side by side (D91)
+    def evaluation() -> dict[str, float]:
+        return recs.evaluate_recs(recs.train_als(train_df, settings), train_df, test_df, settings)
+
+    done = run_all({"evaluation": evaluation, "refit": lambda: recs.train_als(final_df, settings)},
+                   cfg.spark.concurrency)
+    # run_all types the mixed results as object
+    metrics, model = cast(dict[str, float], done["evaluation"]), cast(ALSModel, done["refit"])
+    metrics["lift_map_at_k"] = metrics["als_map_at_k"] - metrics["popular_map_at_k"]
     versions = tracking.input_versions(lake, ["silver.orders", "silver.order_lines", "silver.web_events"])
     params = {**dataclasses.asdict(settings), "as_of": as_of, "split": split}
     comparable = same_validation(cfg, "crm_recs", params, versions)
@@ -171,7 +181,7 @@ def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, 
     sales_df = sales_of(lake, cfg, as_of).persist()
     exclusions = customer_exclusions("crm_churn", sales_df, as_of)
     # labels need the whole horizon observed: count it back from the last day with orders
-    last_day = sales_df.agg(F.max("order_date")).first()[0] or as_of
+    last_day = sales_df.agg(F.max("order_date")).collect()[0][0] or as_of
     valid_as_of = min(as_of, last_day) - dt.timedelta(days=horizon)
     train_as_of = valid_as_of - dt.timedelta(days=cfg.models.churn_validation_days)
     customers_df = lake.read("silver.customers")
@@ -180,7 +190,8 @@ def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, 
         labels = churn.churn_labels(sales_df, customers_df, date, horizon)
         datasets[name] = churn.churn_dataset(features_at(lake, cfg, date, sales_df), labels).persist()
     budget = churn.SearchBudget(max_candidates=cfg.models.churn_max_candidates)
-    result = churn.train_churn(datasets["train"], datasets["valid"], FEATURE_COLUMNS, budget, cfg.models.seed)
+    result = churn.train_churn(datasets["train"], datasets["valid"], FEATURE_COLUMNS, budget, cfg.models.seed,
+                               concurrency=cfg.spark.concurrency)
     metrics = {k: v for k, v in result.metrics.items() if v is not None}
     if tracking.alias_version(cfg, "crm_churn", tracking.CHAMPION) is not None:
         old = churn.evaluate_churn(tracking.load_spark_model(cfg, "crm_churn"), datasets["valid"])
@@ -209,10 +220,13 @@ def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, 
 
 def train_all(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
     """The pipeline's training stage: every model, one registered version each (recommendations
-    are skipped without order lines), and the rows each model's rules left out."""
+    are skipped without order lines), and the rows each model's rules left out. The models train
+    side by side (``spark.concurrency``, D91)."""
+    trainers = {name: functools.partial(trainer, spark, cfg, ctx) for name, trainer in TRAINERS.items()}
+    results = run_all(trainers, cfg.spark.concurrency)
     counts: dict[str, int] = {}
-    for name, trainer in TRAINERS.items():
-        counts |= stage_counts(name, trainer(spark, cfg, ctx))
+    for name, result in results.items():
+        counts |= stage_counts(name, result)
     return counts
 
 

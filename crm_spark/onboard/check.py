@@ -126,7 +126,7 @@ def _count(checked_df: DataFrame, result: SourceCheck) -> None:
     totals = checked_df.agg(
         F.count(F.lit(1)).alias("rows"), F.count(F.when(~valid, 1)).alias("quarantined"),
         F.coalesce(F.sum(F.when(valid, F.size("value_problems"))), F.lit(0)).alias("values"),
-        F.count(F.when(valid & (F.size("value_problems") > 0), 1)).alias("rows_with_values")).first()
+        F.count(F.when(valid & (F.size("value_problems") > 0), 1)).alias("rows_with_values")).collect()[0]
     result.rows, result.rows_quarantined = totals["rows"], totals["quarantined"]
     result.values_quarantined, result.rows_with_values = totals["values"], totals["rows_with_values"]
     if not result.rows_quarantined and not result.values_quarantined:

@@ -176,7 +176,7 @@ def _json_rows(text, max_rows: int):
     """JSON lines hold their keys per record: the first ``max_rows`` records are read before the
     columns are known."""
     names: dict[str, None] = {}
-    records = []
+    records: list[dict] = []
     for line in text:
         if not line.strip():
             continue

@@ -224,7 +224,7 @@ def _check_types(source: SourceProposal) -> None:
         if wanted and not declared.startswith(wanted):
             source.checks.append(f"{column} is mapped to {target} but its values read as {declared}; "
                                  "check its values and format")
-    for column in source.sample.columns:
-        if column.name in source.required and column.empty:
-            source.checks.append(f"{column.name} is required but empty on {column.empty:,} of "
+    for sampled in source.sample.columns:
+        if sampled.name in source.required and sampled.empty:
+            source.checks.append(f"{sampled.name} is required but empty on {sampled.empty:,} of "
                                  f"{source.sample.rows:,} rows: those rows will be quarantined")

@@ -143,10 +143,10 @@ def delete_matching(lake: Lake, table: str, rows_df: DataFrame) -> tuple[int, in
         .whenMatchedDelete()
         .execute()
     )
-    last = target.history(1).select("operation", "operationMetrics").first()
+    last = target.history(1).select("operation", "operationMetrics").collect()[0]
     metrics = (last["operationMetrics"] or {}) if last["operation"] == "MERGE" else {}
     deleted = int(metrics.get("numTargetRowsDeleted", 0))
-    properties = target.detail().select("properties").first()[0] or {}
+    properties = target.detail().select("properties").collect()[0][0] or {}
     if deleted and properties.get("delta.enableDeletionVectors", "false").lower() == "true":
         path = fs.qualified(lake.spark, lake.path(table)).replace("`", "``")
         lake.spark.sql(f"REORG TABLE delta.`{path}` APPLY (PURGE)")

@@ -34,7 +34,7 @@ def vacuum(lake: Lake, tables: Iterable[str], retention_hours: int) -> dict[str,
                 continue
             delta_table = DeltaTable.forPath(lake.spark, lake.path(table))
             delta_table.vacuum(float(retention_hours))
-            last = delta_table.history(1).select("operation", "operationMetrics").first()
+            last = delta_table.history(1).select("operation", "operationMetrics").collect()[0]
             files = (
                 int((last["operationMetrics"] or {}).get("numDeletedFiles", 0))
                 if last["operation"] == "VACUUM END"

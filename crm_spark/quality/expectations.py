@@ -37,6 +37,7 @@ def failing_condition(exp: ExpectationConfig) -> Column:
     """The condition true for a row that breaks a row-level expectation."""
     if exp.kind == "not_null":
         return functools.reduce(operator.or_, [F.col(c).isNull() for c in exp.keys])
+    assert exp.column is not None  # every row-level kind but not_null requires it at load time
     column = F.col(exp.column)
     if exp.kind == "accepted_values":
         return column.isNotNull() & ~column.isin(list(exp.values))
@@ -57,7 +58,7 @@ def row_checks(df: DataFrame, exps: Sequence[ExpectationConfig], sample_rows: in
     if not exps:
         return []
     counts = df.agg(F.count(F.lit(1)).alias("rows"), *[
-        F.count(F.when(failing_condition(e), 1)).alias(f"f{i}") for i, e in enumerate(exps)]).first()
+        F.count(F.when(failing_condition(e), 1)).alias(f"f{i}") for i, e in enumerate(exps)]).collect()[0]
     checks = []
     for i, exp in enumerate(exps):
         failing = counts[f"f{i}"]
@@ -73,7 +74,7 @@ def unique(df: DataFrame, exp: ExpectationConfig, sample_rows: int) -> Check:
     keys_df = df.groupBy(*exp.keys).agg(F.count(F.lit(1)).alias("rows"))
     counts = keys_df.agg(F.sum("rows").alias("rows"),
                          F.sum(F.when(F.col("rows") > 1, F.col("rows"))).alias("failing"),
-                         F.count(F.when(F.col("rows") > 1, 1)).alias("keys")).first()
+                         F.count(F.when(F.col("rows") > 1, 1)).alias("keys")).collect()[0]
     rows, failing = counts["rows"] or 0, counts["failing"] or 0
     sample = samples(keys_df.filter(F.col("rows") > 1), exp.keys, sample_rows) if failing else "[]"
     return Check(failing == 0, failing, rows,
@@ -84,6 +85,7 @@ def referential(df: DataFrame, ref_df: DataFrame | None, exp: ExpectationConfig,
                 sample_rows: int) -> Check:
     """Rows whose (non-null) ``column`` value is missing from ``ref_column`` of the referenced
     table; a referenced table that does not exist yet counts as empty."""
+    assert exp.column is not None  # required of a referential expectation at load time
     ref_column = exp.ref_column or exp.column
     if ref_df is None:
         checked_df, orphan = df, F.col(exp.column).isNotNull()
@@ -93,7 +95,7 @@ def referential(df: DataFrame, ref_df: DataFrame | None, exp: ExpectationConfig,
                                         on=F.col(f"d.{exp.column}") == F.col("r._ref_key"), how="left")
         orphan = F.col(f"d.{exp.column}").isNotNull() & F.col("r._ref_key").isNull()
     counts = checked_df.agg(F.count(F.lit(1)).alias("rows"),
-                            F.count(F.when(orphan, 1)).alias("failing")).first()
+                            F.count(F.when(orphan, 1)).alias("failing")).collect()[0]
     failing = counts["failing"]
     orphans_df = df.filter(orphan) if ref_df is None else checked_df.filter(orphan).select("d.*")
     sample = samples(orphans_df, exp.keys, sample_rows) if failing else "[]"
@@ -105,7 +107,9 @@ def referential(df: DataFrame, ref_df: DataFrame | None, exp: ExpectationConfig,
 def freshness(df: DataFrame, exp: ExpectationConfig, reference: dt.date) -> Check:
     """The newest ``column`` value (a date or timestamp; its date counts) must be no older than
     ``max_age_days`` before ``reference`` (the run's as-of date, never the wall clock)."""
-    counts = df.agg(F.count(F.lit(1)).alias("rows"), F.max(F.to_date(exp.column)).alias("newest")).first()
+    assert exp.column is not None and exp.max_age_days is not None  # required at load time
+    counts = df.agg(F.count(F.lit(1)).alias("rows"),
+                    F.max(F.to_date(exp.column)).alias("newest")).collect()[0]
     oldest_allowed = reference - dt.timedelta(days=exp.max_age_days)
     newest = counts["newest"]
     passed = newest is not None and newest >= oldest_allowed

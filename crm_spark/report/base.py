@@ -106,7 +106,7 @@ class ReportData:
         if not self.lake.exists(table):
             raise EmptySection(f"{table} does not exist yet: run {filled_by(table)} to write it.")
         table_df = self.lake.read(table)
-        as_of = self.as_of or table_df.agg(F.max("as_of")).first()[0]
+        as_of = self.as_of or table_df.agg(F.max("as_of")).collect()[0][0]
         snapshot_df = table_df.filter(F.col("as_of") == F.lit(as_of))
         # One query in the usual case; the second only tells an empty table from a missing date.
         if as_of is None or snapshot_df.isEmpty():

@@ -30,7 +30,7 @@ def identity(data: ReportData) -> Section:
              .agg(F.count(F.lit(1)).alias("records")).orderBy(F.desc("records"), "rule")
              .limit(MAX_SOURCES).collect())
     totals = map_df.agg(F.count(F.lit(1)).alias("records"),
-                        F.count_distinct("customer_id").alias("customers")).first()
+                        F.count_distinct("customer_id").alias("customers")).collect()[0]
 
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.15,
                         subplot_titles=("Records linked across sources", "Records by matching rule"))
@@ -69,7 +69,7 @@ def data_quality(data: ReportData) -> Section:
     try:
         log_df = data.current("bronze._ingest_log")
         read = log_df.agg(F.sum("rows_read").alias("rows"),
-                          F.count_distinct("source").alias("sources")).first()
+                          F.count_distinct("source").alias("sources")).collect()[0]
     except EmptySection:
         pass
     try:

@@ -74,7 +74,9 @@ def _period_label(row: Row, partial: bool) -> str:
 
 def _versus(current: Row, previous: Row | None, column: str) -> str:
     """' (−20% vs Oct 2024)', or '' without a previous month or a non-zero previous value."""
-    change = fmt_change(current[column], previous[column]) if previous is not None else "n/a"
+    if previous is None:
+        return ""
+    change = fmt_change(current[column], previous[column])
     return "" if change == "n/a" else f" ({change} vs {month_label(previous['month'])})"
 
 
@@ -127,7 +129,7 @@ def kpi_tiles(data: ReportData) -> Section:
 def trends(data: ReportData) -> Section:
     """Monthly revenue and active customers by sales channel over the last ``MAX_MONTHS`` months."""
     monthly_df = data.snapshot("gold.kpi_monthly")
-    latest = monthly_df.agg(F.max("month")).first()[0]
+    latest = monthly_df.agg(F.max("month")).collect()[0][0]
     rows = (monthly_df.filter(F.col("month") > F.add_months(F.lit(latest), -MAX_MONTHS))
             .select("month", "channel", "revenue", "active_customers", "as_of")
             .orderBy("month", "channel").limit(MAX_MONTHS * 10).collect())
@@ -146,9 +148,9 @@ def trends(data: ReportData) -> Section:
                       row=2, col=1)
     fig.update_yaxes(title_text=f"Revenue ({data.unit})", row=1, col=1)
     fig.update_yaxes(title_text="Active customers (count)", row=2, col=1)
-    months = len({r["month"] for r in rows})
+    month_count = len({r["month"] for r in rows})
     # Month ticks, at most about twelve of them, instead of plotly's weekly ones on short spans.
-    fig.update_xaxes(tickformat="%b %Y", dtick=f"M{max(1, -(-months // 12))}")
+    fig.update_xaxes(tickformat="%b %Y", dtick=f"M{max(1, -(-month_count // 12))}")
     fig.update_xaxes(title_text="Month", row=2, col=1)
     styled(fig, height=560, legend_title_text="Sales channel")
 
@@ -170,7 +172,7 @@ def trends(data: ReportData) -> Section:
 def cohorts(data: ReportData) -> Section:
     """Heat map of the share of each monthly cohort that buys again, month by month."""
     cohort_df = data.snapshot("gold.cohort_retention")
-    latest = cohort_df.agg(F.max("cohort_month")).first()[0]
+    latest = cohort_df.agg(F.max("cohort_month")).collect()[0][0]
     rows = (cohort_df.filter(F.col("cohort_month") > F.add_months(F.lit(latest), -MAX_COHORTS))
             .select("cohort_month", "months_since", "cohort_size", "active_customers", "retention_rate")
             .orderBy("cohort_month", "months_since").limit(MAX_COHORTS * (MAX_COHORTS + 1)).collect())
@@ -277,7 +279,7 @@ def churn_risk(data: ReportData) -> Section:
            .orderBy(F.desc("at_risk"), F.desc("churn_probability"), "customer_id")
            .limit(TOP_AT_RISK).collect())
     high = scored_df.filter(F.col("churn_probability") >= HIGH_RISK).agg(
-        F.count(F.lit(1)).alias("customers"), F.sum("revenue").alias("revenue")).first()
+        F.count(F.lit(1)).alias("customers"), F.sum("revenue").alias("revenue")).collect()[0]
 
     labels = [f"{b / 10:.1f}\u2013{(b + 1) / 10:.1f}" for b in range(10)]
     fig = go.Figure(go.Bar(x=labels, y=[buckets.get(b, 0) for b in range(10)], marker_color=[

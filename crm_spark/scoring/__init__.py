@@ -7,12 +7,14 @@ churn probability, predicted CLV and the top recommendations.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crm_spark.as_of import resolve_as_of
+from crm_spark.concurrency import run_all
 from crm_spark.config import Config
 from crm_spark.context import RunContext
 from crm_spark.errors import CrmSparkError
@@ -38,7 +40,18 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext, only: tuple[str, ..
     """
     lake = Lake(spark, cfg.lake.root, cfg.lake.table_properties)
     as_of = resolve_as_of(lake, ctx)
-    written = {}
+
+    def write_scores(name: str, table: str, score) -> dict[str, int]:
+        scores_df = score(spark, cfg, ctx).persist()
+        lake.overwrite(scores_df, table, partition_by=["as_of"],
+                       replace_where=f"as_of = DATE'{as_of.isoformat()}'")
+        counts = {table: scores_df.count()}
+        scores_df.unpersist()
+        if name == "crm_recs":
+            counts.update(recs_left_out(lake, cfg, as_of))
+        return counts
+
+    tasks = {}
     for name, (table, score) in SCORERS.items():
         if only and name not in only:
             continue
@@ -47,13 +60,10 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext, only: tuple[str, ..
                 tracking.load_pyfunc(cfg, name)   # raises the one-line "train and promote" error
             log.warning("score: %s has no champion yet; %s not written", name, table)
             continue
-        scores_df = score(spark, cfg, ctx).persist()
-        lake.overwrite(scores_df, table, partition_by=["as_of"],
-                       replace_where=f"as_of = DATE'{as_of.isoformat()}'")
-        written[table] = scores_df.count()
-        scores_df.unpersist()
-        if name == "crm_recs":
-            written.update(recs_left_out(lake, cfg, as_of))
+        tasks[name] = functools.partial(write_scores, name, table, score)
+    written: dict[str, int] = {}
+    for counts in run_all(tasks, cfg.spark.concurrency).values():   # side by side (D91)
+        written |= counts
     if not written:
         raise CrmSparkError("no model has a champion: run `crm-spark train churn|clv|recs` first")
     written["gold.customer_360"] = refresh_customer_360(spark, lake, cfg, as_of)
@@ -93,7 +103,9 @@ def refresh_customer_360(spark: SparkSession, lake: Lake, cfg: Config, as_of) ->
     inputs = read_inputs(spark, lake, cfg, as_of)
     for name in ("sales", "rfm"):
         inputs.tables[name] = lake.read(f"gold.{name}").filter(F.col("as_of") == F.lit(as_of))
-    inputs.tables["scores"] = model_outputs(lake, as_of)
+    scores_df = model_outputs(lake, as_of)
+    if scores_df is not None:   # customer_360 reads no scores as absent
+        inputs.tables["scores"] = scores_df
     table_df = customer_360_step(inputs, cfg).persist()
     lake.overwrite(table_df, "gold.customer_360", partition_by=["as_of"],
                    replace_where=f"as_of = DATE'{as_of.isoformat()}'")

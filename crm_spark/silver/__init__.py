@@ -16,6 +16,7 @@ import time
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from crm_spark.concurrency import run_all
 from crm_spark.config import Config
 from crm_spark.context import RunContext
 from crm_spark.silver import row_ids
@@ -51,8 +52,9 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
     """
     lake = Lake(spark, cfg.lake.root, cfg.lake.table_properties)
     progress = read_progress(lake)
-    written: dict[str, int] = {}
-    for table, table_sources, keys, spec in targets(load_sources(cfg)):
+
+    def merge_new_batches(table: str, table_sources: list[Source], keys: tuple[str, ...],
+                          spec: FactSpec | None) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
         start = time.perf_counter()
         batches = []
         for source in table_sources:
@@ -62,21 +64,33 @@ def build(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, int]:
                 continue
             batches.append((source, upto, transform(canonical_rows(lake, source, since, upto), cfg, spec)))
         if not batches:
-            continue
+            return {}, []
         merged_df = latest_rows(batches, keys, spec).persist()
         rows = merged_df.count()
-        written.update(invalid_counts(merged_df, table))
-        written.update(repeated_row_counts(merged_df, table, [s for s, _, _ in batches]))
+        counts = (invalid_counts(merged_df, table)
+                  | repeated_row_counts(merged_df, table, [s for s, _, _ in batches]))
         condition = ("s.updated_at > t.updated_at OR (s.updated_at <=> t.updated_at AND "
                      "s._ingested_at > t._ingested_at)") if spec is None else \
             "s._ingested_at > t._ingested_at"
         lake.merge_upsert(merged_df, table, keys, update_condition=condition,
                           not_null=keys if table in NOT_NULL_KEYS else ())
         merged_df.unpersist()
-        finish(lake, ctx, table, keys, batches)
-        written[table] = rows
+        if table in NOT_NULL_KEYS:
+            lake.ensure_not_null(table, keys)
         log.info("%s: merged %d rows from %s in %.1f s", table, rows,
                  ", ".join(s.name for s, _, _ in batches), time.perf_counter() - start)
+        return counts | {table: rows}, [(table, source.name, upto) for source, upto, _ in batches]
+
+    # the tables merge side by side (D91); their progress is written once all have merged
+    merged = run_all({table: functools.partial(merge_new_batches, table, table_sources, keys, spec)
+                      for table, table_sources, keys, spec in targets(load_sources(cfg))},
+                     cfg.spark.concurrency)
+    written: dict[str, int] = {}
+    for counts, _ in merged.values():
+        written |= counts
+    done = [row for _, rows in merged.values() for row in rows]
+    if done:
+        write_progress(lake, ctx, done)
     return written
 
 
@@ -217,7 +231,7 @@ def latest_batch(lake: Lake, source: Source) -> int | None:
     table = f"bronze.{source.name}"
     if not lake.exists(table):
         return None
-    return lake.read(table).agg(F.max("_batch_id")).first()[0]
+    return lake.read(table).agg(F.max("_batch_id")).collect()[0][0]
 
 
 def read_progress(lake: Lake) -> dict[tuple[str, str], int]:

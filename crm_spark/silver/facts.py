@@ -17,8 +17,11 @@ from pyspark.sql import functions as F
 from crm_spark.config import SilverConfig
 from crm_spark.silver import standardise as st
 from crm_spark.silver.contacts import dedupe_latest
+from crm_spark.text.redact import with_standardised_text
+from crm_spark.text.sentiment import add_sentiment
 
 LATEST = ("_ingested_at", "_batch_id")
+LINEAGE = ["_batch_id", "_ingested_at"]
 
 
 def null_id():
@@ -139,6 +142,10 @@ def campaigns_of(rows_df: DataFrame, cfg: SilverConfig) -> DataFrame:
 
 
 def tickets_of(rows_df: DataFrame, cfg: SilverConfig) -> DataFrame:
+    """Support tickets; the raw ``body`` (PII, silver only) and from it ``body_redacted``
+    (cleaned, e-mails, phones and card numbers replaced by tokens), ``body_language``,
+    ``sentiment_score`` and ``sentiment_label`` (``crm_spark.text``; D98). Text stored outside
+    silver is ``body_redacted``, never ``body``."""
     email, email_match = _email_columns("email", cfg)
     tickets_df = rows_df.select(
         "source", "ticket_id", email.alias("email"), email_match.alias("email_match"),
@@ -148,7 +155,14 @@ def tickets_of(rows_df: DataFrame, cfg: SilverConfig) -> DataFrame:
         F.when(F.col("satisfaction").between(1, 5), F.col("satisfaction")).alias("satisfaction"),
         "_batch_id", "_ingested_at",
     )
-    return dedupe_latest(tickets_df, ("ticket_id",), LATEST)
+    latest_df = dedupe_latest(tickets_df, ("ticket_id",), LATEST)
+    text_df = with_standardised_text(latest_df, "body").withColumnRenamed("body_clean", "body_redacted")
+    scored_df = add_sentiment(text_df, "body_redacted", "body_language")
+    # the text columns after body, lineage last
+    text_columns = ["body_redacted", "body_language", "sentiment_score", "sentiment_label"]
+    rest = [c for c in scored_df.columns if c not in text_columns and c not in LINEAGE]
+    at = rest.index("body") + 1
+    return scored_df.select(*rest[:at], *text_columns, *rest[at:], *LINEAGE)
 
 
 def consent_of(rows_df: DataFrame, cfg: SilverConfig) -> DataFrame:

@@ -123,7 +123,7 @@ def _fold(value):
 NAME_FORMS = StructType([StructField("display", StringType()), StructField("match", StringType())])
 
 
-@pandas_udf(NAME_FORMS)
+@pandas_udf(NAME_FORMS)  # type: ignore[call-overload]  # pyspark's stubs lack the type-hint form
 def _name_forms(values: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"display": values.map(_display), "match": values.map(_fold)})
 
@@ -219,7 +219,7 @@ def _e164(value, region):
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-@pandas_udf(StringType())
+@pandas_udf(StringType())  # type: ignore[call-overload]  # pyspark's stubs lack the type-hint form
 def _phone_e164(values: pd.Series, regions: pd.Series) -> pd.Series:
     return pd.Series([_e164(v, r) for v, r in zip(values, regions, strict=True)], dtype=object)
 
@@ -276,12 +276,13 @@ def is_postcode_valid(column: Column | str, region: Column | str) -> Column:
 def _fitted_postcode(text: Column, region: Column) -> Column:
     """The canonical form of ``text`` in ``region``'s format; null when it does not fit or the
     region has no format."""
-    fitted = None
+    fitted: Column | None = None
     for code, fmt in POSTCODE_FORMATS.items():
         parts = [F.nullif(F.regexp_extract(text, fmt.pattern, group), F.lit(""))
                  for group in range(1, fmt.groups + 1)]
         canonical = F.when(text.rlike(fmt.pattern), F.concat_ws(fmt.joiner, *parts))
         fitted = (F.when if fitted is None else fitted.when)(region == code, canonical)
+    assert fitted is not None  # POSTCODE_FORMATS is not empty
     return fitted
 
 
@@ -297,7 +298,7 @@ def _fold_text(value):
     return " ".join(text.split()) or None
 
 
-@pandas_udf(StringType())
+@pandas_udf(StringType())  # type: ignore[call-overload]  # pyspark's stubs lack the type-hint form
 def _folded_text(values: pd.Series) -> pd.Series:
     return values.map(_fold_text)
 

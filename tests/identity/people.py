@@ -15,7 +15,7 @@ RAW = ("source STRING, source_id STRING, first_name STRING, last_name STRING, em
 WRITTEN = dt.datetime(2024, 1, 1, 10, 0)
 
 
-def person(source, source_id, first, last, born, street, city, postcode, state, email=None, phone=None):
+def person(source, source_id, first, last, born, street, city, postcode, state, email=None, phone=None):  # noqa: PLR0913 (one argument per column of a test row)
     return (source, source_id, first, last, email, phone, street, city, postcode, state, "AU",
             dt.date.fromisoformat(born), WRITTEN, WRITTEN)
 

@@ -84,9 +84,9 @@ def test_compressed_fit_matches_row_level_fit():
     # Whole weeks, as the Spark side would aggregate; ceil keeps t_x > 0 whenever x > 0.
     t_x = np.ceil(t_x)
     rows = btyd.compress(x, t_x, T)
-    assert rows.count.sum() == N_BGNBD and len(rows.x) < N_BGNBD / 5
+    assert rows.customers.sum() == N_BGNBD and len(rows.x) < N_BGNBD / 5
     full = btyd.fit_bgnbd(x, t_x, T)
-    compressed = btyd.fit_bgnbd(rows.x, rows.t_x, rows.T, weights=rows.count)
+    compressed = btyd.fit_bgnbd(rows.x, rows.t_x, rows.T, weights=rows.customers)
     assert full.converged and compressed.converged
     for k in TRUE_BGNBD:
         assert getattr(compressed, k) == pytest.approx(getattr(full, k), rel=1e-6)
@@ -95,7 +95,7 @@ def test_compressed_fit_matches_row_level_fit():
 
 def test_compress_keeps_extra_columns_in_the_key():
     rows = btyd.compress([0, 2, 2, 2], [0, 5, 5, 5], [9, 9, 9, 9], extra=[0.0, 3.0, 3.0, 4.0])
-    assert rows.x.tolist() == [0, 2, 2] and rows.count.tolist() == [1, 2, 1]
+    assert rows.x.tolist() == [0, 2, 2] and rows.customers.tolist() == [1, 2, 1]
     assert rows.extra.tolist() == [0.0, 3.0, 4.0]
     assert btyd.compress([1, 1], [2, 2], [3, 3]).extra is None
 
@@ -185,8 +185,8 @@ def test_gradients_match_finite_differences(histories):
 def test_l2_penalty_shrinks_parameters(histories):
     x, t_x, T, _, _ = histories
     rows = btyd.compress(x, np.ceil(t_x), np.ceil(T))
-    plain = btyd.fit_bgnbd(rows.x, rows.t_x, rows.T, weights=rows.count)
-    shrunk = btyd.fit_bgnbd(rows.x, rows.t_x, rows.T, weights=rows.count, l2=0.01)
+    plain = btyd.fit_bgnbd(rows.x, rows.t_x, rows.T, weights=rows.customers)
+    shrunk = btyd.fit_bgnbd(rows.x, rows.t_x, rows.T, weights=rows.customers, l2=0.01)
     assert shrunk.alpha < plain.alpha and shrunk.log_likelihood < plain.log_likelihood
 
 

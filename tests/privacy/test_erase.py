@@ -85,6 +85,14 @@ def person_values(lake, customer_ids):
         .select("order_id")
         .collect()
     }
+    # their tickets' text (raw, redacted, sentiment) lives in silver and gold.ticket_insights
+    values["ticket"] = {
+        r.ticket_id
+        for r in lake.read("silver.support_tickets")
+        .join(ids_df, "customer_id", "left_semi")
+        .select("ticket_id")
+        .collect()
+    }
     return values
 
 
@@ -96,6 +104,8 @@ def leftovers(lake, values):
         checks = []
         if "customer_id" in df.columns:
             checks.append(F.col("customer_id").isin(list(values["customer"])))
+        if "ticket_id" in df.columns and values.get("ticket"):
+            checks.append(F.col("ticket_id").isin(list(values["ticket"])))
         for column, kind in BRONZE_IDS.get(table, []):
             held = values.get(kind, set())
             if held:
@@ -161,6 +171,7 @@ def test_bulk_erasure_of_350_customers_leaves_no_row_in_any_table(erase_lake, bu
     assert status == 0
     assert before["leftovers"]["bronze.crm_contacts"] > 0  # the check does find people
     assert before["leftovers"]["gold.customer_360"] > 0
+    assert before["leftovers"]["gold.ticket_insights"] > 0  # their ticket texts, redacted
 
     assert leftovers(lake, values) == {}
     assert lake.read("silver.orders").where(F.col("customer_id").isin(kept)).count() == before["kept_orders"]
