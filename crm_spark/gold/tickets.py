@@ -17,6 +17,8 @@ from pyspark.sql import functions as F
 COLUMNS = ("as_of", "ticket_id", "customer_id", "created_at", "closed_at", "status", "source",
            "category", "body_redacted", "language", "sentiment_score", "sentiment_label",
            "satisfaction")
+# what silver.support_tickets gained with the text work (D99)
+TEXT_COLUMNS = ("body_redacted", "body_language", "sentiment_score", "sentiment_label")
 
 
 def ticket_insights(tickets_df: DataFrame, as_of: dt.date) -> DataFrame:

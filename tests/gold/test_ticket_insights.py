@@ -43,6 +43,19 @@ def test_an_earlier_as_of_holds_no_later_ticket_and_no_later_rating(spark):
     assert (result["T1"]["body_redacted"], result["T1"]["language"]) == ("text 1", "en")
 
 
+def test_tickets_from_before_the_text_columns_skip_the_table_in_one_line(spark, caplog):
+    from crm_spark.gold import GoldInputs
+    from crm_spark.gold.tables import ticket_insights_step
+
+    old_schema = "ticket_id STRING, customer_id STRING, created_at TIMESTAMP, body STRING"
+    old_df = spark.createDataFrame([("T1", "C1", dt.datetime(2024, 3, 1), "raw")], old_schema)
+    inputs = GoldInputs(spark, {"support_tickets": old_df}, dt.date(2024, 3, 10))
+    assert ticket_insights_step(inputs, None) is None
+    assert ("gold.ticket_insights skipped: silver.support_tickets predates its text columns "
+            "(body_redacted, body_language, sentiment_score, sentiment_label); run "
+            "`crm-spark silver --rebuild` once to add them") in caplog.text
+
+
 def _truth_tickets(cfg) -> dict[str, dict]:
     path = Path(cfg.lake.truth) / "tickets" / "tickets.csv"
     with open(path, encoding="utf-8") as f:
