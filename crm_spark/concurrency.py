@@ -52,7 +52,7 @@ def run_graph(tasks: Mapping[str, tuple[Callable[[], T], Iterable[str]]], worker
         if unknown:
             raise ValueError(f"task {name} needs unknown tasks {sorted(unknown)}")
     if workers <= 1:
-        return {name: task() for name, (task, _) in tasks.items()}
+        return _in_order(tasks, needs)
     results: dict[str, T] = {}
     failures: dict[str, BaseException] = {}
     running: dict[Future, str] = {}
@@ -78,6 +78,18 @@ def run_graph(tasks: Mapping[str, tuple[Callable[[], T], Iterable[str]]], worker
     if waiting:
         raise ValueError(f"tasks {waiting} need each other: no order runs them")
     return {name: results[name] for name in tasks}
+
+
+def _in_order(tasks: Mapping[str, tuple[Callable[[], T], Iterable[str]]],
+              needs: Mapping[str, set[str]]) -> dict[str, T]:
+    """One worker: the tasks in the order given, on the caller's thread."""
+    results: dict[str, T] = {}
+    for name, (task, _) in tasks.items():
+        if not needs[name] <= results.keys():
+            raise ValueError(f"task {name} needs {sorted(needs[name] - results.keys())}, given after "
+                             "it: one worker runs the tasks in the order given")
+        results[name] = task()
+    return results
 
 
 def _needs_any(name: str, failed: Mapping[str, BaseException], needs: Mapping[str, set[str]]) -> bool:

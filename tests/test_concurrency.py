@@ -81,3 +81,8 @@ def test_unknown_needs_and_cycles_are_refused():
         run_graph({"a": (lambda: 1, ("b",))}, workers=2)
     with pytest.raises(ValueError, match="need each other"):
         run_graph({"a": (lambda: 1, ("b",)), "b": (lambda: 2, ("a",))}, workers=2)
+
+
+def test_one_worker_refuses_a_task_given_before_what_it_needs():
+    with pytest.raises(ValueError, match="given after it"):
+        run_graph({"rfm": (lambda: 1, ("sales",)), "sales": (lambda: 2, ())}, workers=1)
