@@ -302,6 +302,11 @@ class GoldConfig:
     affinity_min_support: float = 0.001
     affinity_min_baskets: int = 20
     affinity_min_confidence: float = 0.05
+    themes_k_min: int = 4
+    themes_k_max: int = 10
+    themes_sample_size: int = 20000
+    themes_recent_days: int = 28
+    themes_baseline_days: int = 84
 
     def __post_init__(self):
         allowed = {"first_name", "last_name", "email", "phone", "street", "city", "postcode",
@@ -314,6 +319,11 @@ class GoldConfig:
                 raise InvalidValue(name, "must be at least 1")
         if not 2 <= self.segments_k_min <= self.segments_k_max:
             raise InvalidValue("segments_k_min", "need 2 <= segments_k_min <= segments_k_max")
+        if not 2 <= self.themes_k_min <= self.themes_k_max:
+            raise InvalidValue("themes_k_min", "need 2 <= themes_k_min <= themes_k_max")
+        for name in ("themes_sample_size", "themes_recent_days", "themes_baseline_days"):
+            if getattr(self, name) < 1:
+                raise InvalidValue(name, "must be at least 1")
 
 
 @dataclass(frozen=True)

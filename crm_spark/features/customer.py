@@ -10,7 +10,8 @@ resolution, and order lines carry no timestamp (a later return line changes an o
 Windows. A window of N days is the N UTC calendar days ending on ``as_of`` (``days_ago`` =
 ``as_of - date`` in [0, N)). Web sessions and their events count on the day the session started.
 
-Features (``feature_columns``; ``w`` runs over the windows):
+Features (``feature_columns``; ``w`` runs over the windows; the churn model reads
+``FEATURE_COLUMNS``, all but the text signals):
 - ``recency_days``: days from the last purchase to ``as_of``; null if never purchased.
 - ``tenure_days``: days from ``first_seen_at`` to ``as_of``.
 - ``purchases_lifetime`` / ``revenue_lifetime``, ``purchases_{w}d`` / ``revenue_{w}d``:
@@ -43,18 +44,29 @@ Features (``feature_columns``; ``w`` runs over the windows):
   decides.
 - ``web_purchase_share`` / ``store_purchase_share``: share of the lifetime purchases whose
   ``sales_channel`` (else ``channel``) is 'web' / 'store'; null without purchases.
+- Text signals (``TEXT_SIGNALS``, from the tickets' ``sentiment_label`` / ``sentiment_score``,
+  VADER on the redacted body; a text is known when the ticket is created, so no closing rule;
+  computed for analysts and other models, not churn inputs: no measured gain, D101):
+  ``negative_tickets_90d``: tickets created in the last 90 days labelled 'negative';
+  ``days_since_negative_ticket``: days from the latest negative ticket to ``as_of`` (null if
+  none); ``ticket_sentiment_90d``: mean score of the last 90 days' scored tickets (null if
+  none; a ticket in a language VADER does not read has no score). On tickets written before
+  the text columns existed they are null (0 for the count) and a warning says to rebuild silver.
 Counts are 0 when nothing happened; the columns said to be null stay null (unknown).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from crm_spark.gold.sales import MONEY, utc_date, with_first_seen_by_orders
+
+log = logging.getLogger(__name__)
 
 DEFAULT_WINDOWS = (30, 90, 365)
 COMPLAINT_CATEGORIES = ("complaint",)
@@ -64,22 +76,26 @@ WINDOWED = ("purchases", "revenue", "web_sessions", "product_views", "add_to_car
             "email_sends", "email_opens", "email_clicks", "email_unsubscribes", "tickets")
 ENGAGEMENT_RECENCY = ("days_since_web_session", "days_since_email_open", "days_since_ticket",
                       "web_visit_after_purchase_days", "ticket_before_purchase_days")
+TEXT_SIGNALS = ("negative_tickets_90d", "days_since_negative_ticket", "ticket_sentiment_90d")
+SENTIMENT_COLUMNS = ("sentiment_score", "sentiment_label")
 NULLABLE = ("recency_days", "avg_order_value", "gap_mean_days", "gap_std_days", "recency_vs_gap_mean",
             "avg_satisfaction", "web_purchase_share", "store_purchase_share", "email_open_rate_90d",
-            *ENGAGEMENT_RECENCY)
+            *ENGAGEMENT_RECENCY, "days_since_negative_ticket", "ticket_sentiment_90d")
 
 
 def feature_columns(windows: Sequence[int] = DEFAULT_WINDOWS) -> tuple[str, ...]:
-    """The model inputs of ``customer_features`` for these windows, in output order."""
+    """The feature columns of ``customer_features`` for these windows, in output order."""
     windowed = [f"{name}_{w}d" for name in WINDOWED for w in windows]
     return ("recency_days", "tenure_days", "purchases_lifetime", "revenue_lifetime", "avg_order_value",
             "purchase_trend_30_vs_prev_30", "purchase_trend_30_vs_prev_90", "gap_mean_days",
             "gap_std_days", "recency_vs_gap_mean", *windowed, "email_open_rate_90d", "avg_satisfaction",
-            "has_complaint_30d", "web_purchase_share", "store_purchase_share", *ENGAGEMENT_RECENCY)
+            "has_complaint_30d", "web_purchase_share", "store_purchase_share", *ENGAGEMENT_RECENCY,
+            *TEXT_SIGNALS)
 
 
-FEATURE_COLUMNS = feature_columns()
-"""The churn model's inputs with the default windows (30, 90, 365 days), in output order."""
+FEATURE_COLUMNS = tuple(c for c in feature_columns() if c not in TEXT_SIGNALS)
+"""The churn model's inputs: the feature columns with the default windows (30, 90, 365 days), in
+output order, without the text signals, which did not raise its out-of-time ROC-AUC (D101)."""
 
 
 def cutoff(as_of: dt.date) -> dt.datetime:
@@ -192,18 +208,35 @@ def _email_of(email_df: DataFrame, as_of: dt.date, windows: Sequence[int]) -> Da
                  F.min(F.when(event == "open", F.col("days_ago"))).alias("days_since_email_open")))
 
 
+def with_sentiment_or_null(tickets_df: DataFrame) -> DataFrame:
+    """``tickets_df`` with ``sentiment_score`` and ``sentiment_label``, null (with a warning) when
+    the table was written before silver scored ticket text (D99: a merge does not add columns)."""
+    lacking = [c for c in SENTIMENT_COLUMNS if c not in tickets_df.columns]
+    if not lacking:
+        return tickets_df
+    log.warning("features: silver.support_tickets predates its text columns (%s), so the text signals "
+                "are null; run `crm-spark silver --rebuild` once to add them", ", ".join(lacking))
+    return tickets_df.withColumns({"sentiment_score": F.lit(None).cast("double"),
+                                   "sentiment_label": F.lit(None).cast("string")})
+
+
 def _service_of(tickets_df: DataFrame, as_of: dt.date, windows: Sequence[int],
                 complaint_categories: Sequence[str]) -> DataFrame:
     rating = F.when(F.col("closed_at") < F.lit(cutoff(as_of)), F.col("satisfaction"))
     is_complaint = (F.lower(F.col("category")).isin(*complaint_categories)
                     | (rating <= COMPLAINT_MAX_SATISFACTION))
-    return (tickets_df.filter(F.col("customer_id").isNotNull())
+    is_negative = F.col("sentiment_label") == "negative"
+    recent_score = F.when(F.col("days_ago") < 90, F.col("sentiment_score"))
+    return (with_sentiment_or_null(tickets_df).filter(F.col("customer_id").isNotNull())
             .withColumn("days_ago", _days_ago("created_at", as_of))
             .groupBy("customer_id")
             .agg(*[_count_in(w).alias(f"tickets_{w}d") for w in windows],
                  F.min("days_ago").alias("days_since_ticket"),
                  F.avg(rating.cast("double")).alias("avg_satisfaction"),
-                 F.max(F.when((F.col("days_ago") < 30) & is_complaint, F.lit(1))).alias("has_complaint_30d")))
+                 F.max(F.when((F.col("days_ago") < 30) & is_complaint, F.lit(1))).alias("has_complaint_30d"),
+                 _count_in(90, is_negative).alias("negative_tickets_90d"),
+                 F.min(F.when(is_negative, F.col("days_ago"))).alias("days_since_negative_ticket"),
+                 F.avg(recent_score).alias("ticket_sentiment_90d")))
 
 
 def customer_features(sales_df: DataFrame, web_events_df: DataFrame, email_events_df: DataFrame,
@@ -219,7 +252,8 @@ def customer_features(sales_df: DataFrame, web_events_df: DataFrame, email_event
         web_events_df: silver.web_events; requires ``customer_id, session_key, event_type, event_ts``.
         email_events_df: silver.email_events; requires ``customer_id, event_type, event_ts``.
         tickets_df: silver.support_tickets; requires ``customer_id, created_at, closed_at,
-            category, satisfaction``.
+            category, satisfaction`` and reads ``sentiment_score, sentiment_label`` (null when
+            absent: ``with_sentiment_or_null``).
         customers_df: silver.customers; requires ``customer_id, first_seen_at``.
         as_of: the snapshot day (UTC); nothing dated after it is read.
         windows: window lengths in days.
@@ -264,7 +298,8 @@ def customer_features(sales_df: DataFrame, web_events_df: DataFrame, email_event
         "web_visit_after_purchase_days": recency - F.col("days_since_web_session"),
         "ticket_before_purchase_days": F.col("days_since_ticket") - recency,
     }
-    integers = {"recency_days", "tenure_days", "has_complaint_30d", *ENGAGEMENT_RECENCY}
+    integers = {"recency_days", "tenure_days", "has_complaint_30d", *ENGAGEMENT_RECENCY,
+                "days_since_negative_ticket"}
     money = {"revenue_lifetime", *(f"revenue_{w}d" for w in windows)}
     doubles = {*NULLABLE, "purchase_trend_30_vs_prev_30", "purchase_trend_30_vs_prev_90"} - integers
 

@@ -19,7 +19,8 @@ def support_tickets(persons: DataFrame, churn: DataFrame, gen: GenerateConfig) -
     lower and, three times in ten, writes one more ticket in the ``CHURN_TICKET_DAYS`` before
     dropping out (a churn signal). The body's wording carries a ``theme`` and a ``polarity``
     (both returned, for the truth folder; ``ticket_texts``): the tone follows the score the
-    person gives (``TONE_BY_SCORE``), the complaint before dropping out is always negative."""
+    person gives (``TONE_BY_SCORE``), the complaint before dropping out is always negative; the
+    last ``SURGE_DAYS`` bring a surge of one theme (an emerging issue)."""
     seed = gen.seed
     pid = F.col("person_id")
     end = F.unix_timestamp(F.lit(gen.end_date).cast("timestamp"))
@@ -46,7 +47,7 @@ def support_tickets(persons: DataFrame, churn: DataFrame, gen: GenerateConfig) -
         .otherwise(draws.integer(2, 5, seed, "t_score", *key))
     complaint = F.col("churn_ticket") & (F.col("k") == F.col("n"))
     polarity = _polarity(score, complaint, seed, key)
-    theme = _theme(category, polarity, seed, key)
+    theme = _theme(category, polarity, created >= end - tt.SURGE_DAYS * 86400, seed, key)
     return tickets.select(
         "person_id",
         F.concat(F.lit("T"), F.lpad(F.hex(F.xxhash64(F.lit(seed), F.lit("ticket"), *key)
@@ -73,9 +74,10 @@ def _polarity(score: Column, complaint: Column, seed: int, key: list[Column]) ->
             .when(u > 1 - positive, "positive").otherwise("neutral"))
 
 
-def _theme(category: Column, polarity: Column, seed: int, key: list[Column]) -> Column:
+def _theme(category: Column, polarity: Column, in_surge: Column, seed: int, key: list[Column]) -> Column:
     """Praise for half of the positive tickets; otherwise the category's theme, or another
-    issue theme (1 - ``CATEGORY_AGREES`` of the time: customers pick the wrong box)."""
+    issue theme (1 - ``CATEGORY_AGREES`` of the time: customers pick the wrong box); in the
+    surge window (``in_surge``), ``SURGE_SHARE`` of the issues are the ``SURGE_THEME``."""
     themes = F.array(*[F.lit(t) for t in ISSUE_THEMES])
     position = F.array_position(themes, F.create_map(
         *[F.lit(x) for c, t in tt.CATEGORY_THEME.items() for x in (c, t)])[category]).cast("int")
@@ -83,6 +85,8 @@ def _theme(category: Column, polarity: Column, seed: int, key: list[Column]) -> 
     other = F.element_at(themes, (position - 1 + step) % len(ISSUE_THEMES) + 1)
     issue = F.when(draws.chance(tt.CATEGORY_AGREES, seed, "t_agree", *key), F.element_at(themes, position)) \
         .otherwise(other)
+    issue = F.when(in_surge & draws.chance(tt.SURGE_SHARE, seed, "t_surge", *key), F.lit(tt.SURGE_THEME)) \
+        .otherwise(issue)
     praise = (polarity == "positive") & draws.chance(tt.PRAISE_SHARE_OF_POSITIVE, seed, "t_praise", *key)
     return F.when(praise, "praise").otherwise(issue)
 

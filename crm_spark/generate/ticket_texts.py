@@ -98,3 +98,8 @@ TONE_BY_SCORE = {1: (0.85, 0.02), 2: (0.65, 0.05), 3: (0.30, 0.20), 4: (0.10, 0.
 CATEGORY_AGREES = 0.85          # a non-praise theme is its category's theme this often
 PRAISE_SHARE_OF_POSITIVE = 0.5  # a positive ticket is pure praise this often
 CONTACT_RATE = 0.15             # a body carries the customer's e-mail or phone this often
+# an emerging issue: a login outage in the last SURGE_DAYS before the data's end date, when
+# this share of the issue tickets are about logging in, whatever the box the customer ticked
+SURGE_THEME = "account_login"
+SURGE_DAYS = 28
+SURGE_SHARE = 0.4

@@ -13,6 +13,8 @@ from pyspark.sql import functions as F
 from crm_spark.gold.sales import MONEY, utc_date, with_first_seen_by_orders
 from crm_spark.privacy.consent import consent_at
 
+SENTIMENT_DAYS = 90
+
 
 def _before(column: str, as_of: dt.date) -> Column:
     return F.col(column) < F.lit(as_of + dt.timedelta(days=1)).cast("timestamp")
@@ -51,13 +53,26 @@ def engagement_of(web_df: DataFrame, email_df: DataFrame, as_of: dt.date) -> Dat
     return web.join(email, on="customer_id", how="full")
 
 
-def service_of(tickets_df: DataFrame, as_of: dt.date) -> DataFrame:
-    """Tickets opened by ``as_of``, those still open at ``as_of``, and average satisfaction."""
+def service_of(tickets_df: DataFrame, as_of: dt.date, themed_df: DataFrame | None = None) -> DataFrame:
+    """Tickets opened by ``as_of``, those still open at ``as_of``, average satisfaction, mean
+    sentiment of the tickets of the last ``SENTIMENT_DAYS`` days (null without one, or on
+    tickets with no sentiment column) and the theme of the latest ticket that has one
+    (``themed_df``: gold.ticket_insights of ``as_of``; null without it)."""
     known = tickets_df.filter(F.col("customer_id").isNotNull() & _before("created_at", as_of))
     is_open = F.col("closed_at").isNull() | ~_before("closed_at", as_of)
-    return known.groupBy("customer_id").agg(
+    sentiment = (F.col("sentiment_score") if "sentiment_score" in tickets_df.columns
+                 else F.lit(None).cast("double"))
+    service = known.groupBy("customer_id").agg(
         F.count("*").alias("tickets_total"), F.count(F.when(is_open, 1)).alias("tickets_open"),
-        F.round(F.avg("satisfaction"), 2).alias("avg_satisfaction"))
+        F.round(F.avg("satisfaction"), 2).alias("avg_satisfaction"),
+        F.round(F.avg(F.when(_within("created_at", as_of, SENTIMENT_DAYS), sentiment)), 3)
+        .alias(f"ticket_sentiment_{SENTIMENT_DAYS}d"))
+    if themed_df is None:
+        return service.withColumn("last_ticket_theme", F.lit(None).cast("string"))
+    themes = (themed_df.filter(F.col("customer_id").isNotNull() & F.col("theme").isNotNull())
+              .groupBy("customer_id").agg(F.max_by("theme", F.struct("created_at", "ticket_id"))
+                                          .alias("last_ticket_theme")))
+    return service.join(themes, "customer_id", "left")
 
 
 def consent_state(consent_df: DataFrame, as_of: dt.date,
@@ -72,13 +87,15 @@ def consent_state(consent_df: DataFrame, as_of: dt.date,
 
 def customer_360(customers_df: DataFrame, sales_df: DataFrame, web_df: DataFrame, email_df: DataFrame,  # noqa: PLR0913 (one DataFrame per input table: the join's contract)
                  tickets_df: DataFrame, consent_df: DataFrame, rfm_df: DataFrame, as_of: dt.date,
-                 profile_fields: Sequence[str], scores_df: DataFrame | None = None) -> DataFrame:
+                 profile_fields: Sequence[str], scores_df: DataFrame | None = None,
+                 themed_df: DataFrame | None = None) -> DataFrame:
     """Join every per-customer view onto the golden records.
 
     Args:
         customers_df: silver.customers; only ``profile_fields`` of its profile columns are kept.
         sales_df: ``gold.sales.order_revenue`` output up to ``as_of``.
         scores_df: optional ``customer_id, churn_probability, predicted_clv, recommendations``.
+        themed_df: optional gold.ticket_insights of ``as_of`` (``last_ticket_theme``).
 
     Returns:
         ``customer_id``, the profile fields, ``record_count, sources, channels``, purchase,
@@ -91,7 +108,7 @@ def customer_360(customers_df: DataFrame, sales_df: DataFrame, web_df: DataFrame
         "customer_id", *profile_fields, "record_count", "sources", "first_seen_at")
     joined = (base.join(purchases_of(sales_df), on="customer_id", how="left")
               .join(engagement_of(web_df, email_df, as_of), on="customer_id", how="left")
-              .join(service_of(tickets_df, as_of), on="customer_id", how="left")
+              .join(service_of(tickets_df, as_of, themed_df), on="customer_id", how="left")
               .join(consent_state(consent_df, as_of), on="customer_id", how="left")
               .join(rfm_df.select("customer_id", "r_score", "f_score", "m_score", "rfm_score", "segment"),
                     on="customer_id", how="left"))
@@ -114,7 +131,8 @@ def customer_360(customers_df: DataFrame, sales_df: DataFrame, web_df: DataFrame
         F.datediff(as_of_col, utc_date("first_seen_at")).alias("tenure_days"),
         F.datediff(as_of_col, F.col("last_order_date")).alias("days_since_last_order"),
         *[F.coalesce(c, F.lit(0)).cast("long").alias(c) for c in counts[1:]],
-        "avg_satisfaction", "consent_email", "consent_sms",
+        "avg_satisfaction", f"ticket_sentiment_{SENTIMENT_DAYS}d", "last_ticket_theme",
+        "consent_email", "consent_sms",
         "r_score", "f_score", "m_score", "rfm_score", "segment",
         "churn_probability", "predicted_clv", "recommendations", as_of_col.alias("as_of"),
     )

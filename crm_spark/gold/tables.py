@@ -140,7 +140,7 @@ def customer_360_step(inputs, cfg: Config) -> DataFrame:
     profile_df = customer360.customer_360(
         inputs["customers"], inputs["sales"], inputs["web_events"], inputs["email_events"],
         inputs["support_tickets"], inputs["consent"], inputs["rfm"], inputs.as_of, cfg.gold.profile_fields,
-        inputs.tables.get("scores"))
+        inputs.tables.get("scores"), inputs.tables.get("ticket_insights"))
     if not cfg.privacy.pseudonymise:
         return profile_df
     key = hash_key(cfg.privacy.hash_key_env)
@@ -152,15 +152,65 @@ def audiences_step(inputs, cfg: Config) -> DataFrame:
 
 
 def ticket_insights_step(inputs, cfg: Config) -> DataFrame | None:
-    """gold.ticket_insights; skipped, in one line, on a silver.support_tickets written before
-    its text columns existed (a merge does not add columns)."""
+    """gold.ticket_insights with each ticket's theme (``themes_of``); skipped, in one line, on a
+    silver.support_tickets written before its text columns existed (a merge does not add
+    columns). Keeps the day's theme catalogue for the ``themes`` step."""
     note_unfed(inputs, "gold.ticket_insights", ("support_tickets",), "support tickets (a ticket source)")
     lacking = [c for c in tickets.TEXT_COLUMNS if c not in inputs["support_tickets"].columns]
     if lacking:
         log.warning("gold.ticket_insights skipped: silver.support_tickets predates its text columns "
                     "(%s); run `crm-spark silver --rebuild` once to add them", ", ".join(lacking))
         return None
-    return tickets.ticket_insights(inputs["support_tickets"], inputs.as_of)
+    insights_df = tickets.ticket_insights(inputs["support_tickets"], inputs.as_of)
+    themed_df, inputs.tables["_themes"] = themes_of(inputs, cfg, insights_df)
+    return themed_df
+
+
+def themes_of(inputs, cfg: Config, insights_df: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Fits the day's theme model on the tickets' redacted texts, logs it to MLflow
+    (``crm_themes``) and flags the emerging themes; with too few texts, no themes this run
+    (one line) rather than a failed gold build."""
+    import datetime as dt
+
+    from crm_spark.models.themes import log_themes
+    from crm_spark.models.tracking import input_versions
+    from crm_spark.tables import Lake
+    from crm_spark.text import themes as text_themes
+
+    recent_from = inputs.as_of + dt.timedelta(days=1 - cfg.gold.themes_recent_days)
+    no_themes = (tickets.with_themes(insights_df, None, set(), recent_from),
+                 tickets.empty_catalogue(inputs.spark))
+    if "support_tickets" in inputs.missing:
+        return no_themes
+    gold = cfg.gold
+    try:
+        model = text_themes.fit_themes(insights_df, "body_redacted", "ticket_id", gold.themes_k_min,
+                                       gold.themes_k_max, gold.seed, gold.themes_sample_size)
+    except DataQualityError as e:
+        log.warning("gold.ticket_insights without themes: %s", e)
+        return no_themes
+    texts_df = insights_df.select("ticket_id", "body_redacted", "created_at")
+    assigned_df = text_themes.assign_themes(model, texts_df, "body_redacted")
+    emerging = text_themes.emerging_themes(assigned_df, "created_at", inputs.as_of, gold.themes_recent_days,
+                                           gold.themes_baseline_days)
+    lake = Lake(inputs.spark, cfg.lake.root)
+    version = log_themes(cfg, model, inputs.as_of, input_versions(lake, ["silver.support_tickets"]))
+    log.info("themes (crm_themes version %d): %s; emerging: %s", version, "; ".join(model.names),
+             ", ".join(model.names[i] for i in sorted(emerging)) or "none")
+    themed_df = tickets.with_themes(insights_df, assigned_df, emerging, recent_from)
+    catalogue = tickets.theme_catalogue(inputs.spark, themed_df, model.names, model.terms, model.examples,
+                                        emerging, inputs.as_of, version)
+    return themed_df, catalogue
+
+
+def themes_step(inputs, cfg: Config) -> DataFrame | None:
+    return inputs.tables.pop("_themes", None)
+
+
+def theme_trends_step(inputs, cfg: Config) -> DataFrame | None:
+    if "ticket_insights" not in inputs.tables:
+        return None
+    return tickets.theme_trends(inputs["ticket_insights"], inputs["rfm"])
 
 
 # the gold tables each step reads (besides silver); steps run once these are written (D91)
@@ -174,9 +224,11 @@ NEEDS = {
     "funnel": ("sales", "rfm"),
     "segments": ("rfm",),
     "segment_profiles": ("segments",),
-    "customer_360": ("sales", "rfm"),
+    "customer_360": ("sales", "rfm", "ticket_insights"),
     "audiences": ("rfm", "segments"),
     "ticket_insights": (),
+    "themes": ("ticket_insights",),
+    "theme_trends": ("ticket_insights", "rfm"),
 }
 
 STEPS = [
@@ -195,4 +247,6 @@ STEPS = [
     ("customer_360", customer_360_step),
     ("audiences", audiences_step),
     ("ticket_insights", ticket_insights_step),
+    ("themes", themes_step),
+    ("theme_trends", theme_trends_step),
 ]

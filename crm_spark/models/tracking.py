@@ -188,6 +188,12 @@ def register(cfg: Config, model_uri: str, name: str) -> int:
     return int(version.version)
 
 
+@_one_writer
+def set_champion(cfg: Config, name: str, version: int) -> None:
+    """Point ``name@champion`` at ``version`` (a model with no champion contest)."""
+    _client(cfg).MlflowClient().set_registered_model_alias(name, CHAMPION, str(version))
+
+
 def alias_version(cfg: Config, name: str, alias: str):
     """The model version behind ``name@alias``, or None."""
     mlflow = _client(cfg)

@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from crm_spark.concurrency import run_all
 from crm_spark.errors import CrmSparkError
-from crm_spark.report import marketing, operations, sections
+from crm_spark.report import marketing, operations, sections, voice
 from crm_spark.report.base import EmptySection, ReportData, Section
 from crm_spark.report.page import render_page
 from crm_spark.tables import Lake
@@ -41,6 +41,7 @@ SECTIONS: tuple[tuple[str, str, Callable[[ReportData], Section]], ...] = (
     ("attribution", "Attribution models by channel", marketing.attribution),
     ("funnel", "Funnel conversion", marketing.funnel),
     ("affinity", "Top product affinities", marketing.affinity),
+    ("voice", voice.TITLE, voice.voice_of_customer),
     ("identity", "Identity resolution", operations.identity),
     ("quality", "Data quality: quarantined rows", operations.data_quality),
 )

@@ -32,17 +32,20 @@ class EmptySection(CrmSparkError):
 
 @dataclass(frozen=True)
 class Table:
-    """A small table shown under a section's charts (every cell is text, escaped on output)."""
+    """A small table shown under a section's charts (every cell is text, escaped on output);
+    ``text_columns`` (0-based) hold prose, aligned left in the reader's font."""
 
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+    text_columns: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class Section:
     """One rendered section: charts with a reading, or an empty-state note.
 
-    ``figures`` are plotly figures; ``empty_note`` is set exactly when there is nothing to chart.
+    ``figures`` are plotly figures; ``empty_note`` is set exactly when there is nothing to chart;
+    ``paragraphs`` follow the reading, one finding each.
     """
 
     id: str
@@ -51,6 +54,7 @@ class Section:
     figures: tuple = ()
     table: Table | None = None
     empty_note: str = ""
+    paragraphs: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:

@@ -30,6 +30,7 @@ code { background: #eef1f4; padding: 1px 4px; border-radius: 3px; }
 table { border-collapse: collapse; font-size: 13px; margin-top: 10px; }
 th, td { border-bottom: 1px solid #e3e3e3; padding: 4px 10px; text-align: right; }
 th:nth-child(2), td:nth-child(2) { text-align: left; font-family: monospace; }
+th.text, td.text { text-align: left; font-family: inherit; max-width: 520px; }
 """
 
 
@@ -51,8 +52,14 @@ def text_html(text: str) -> str:
 
 def table_html(table: Table) -> str:
     esc = html.escape
-    head = "".join(f"<th>{esc(cell)}</th>" for cell in table.header)
-    body = "".join("<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in table.rows)
+
+    def cell(tag: str, i: int, text: str) -> str:
+        kind = ' class="text"' if i in table.text_columns else ""
+        return f"<{tag}{kind}>{esc(text)}</{tag}>"
+
+    head = "".join(cell("th", i, text) for i, text in enumerate(table.header))
+    body = "".join("<tr>" + "".join(cell("td", i, text) for i, text in enumerate(row)) + "</tr>"
+                   for row in table.rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -65,6 +72,7 @@ def section_html(section: Section) -> str:
     else:
         if section.reading:
             parts.append(f'<p class="reading">{text_html(section.reading)}</p>')
+        parts += [f'<p class="reading">{text_html(paragraph)}</p>' for paragraph in section.paragraphs]
         parts += [chart_html(fig, f"chart-{section.id}-{i}")
                   for i, fig in enumerate(section.figures, start=1)]
         if section.table is not None and section.table.rows:

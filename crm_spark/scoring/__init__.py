@@ -103,6 +103,9 @@ def refresh_customer_360(spark: SparkSession, lake: Lake, cfg: Config, as_of) ->
     inputs = read_inputs(spark, lake, cfg, as_of)
     for name in ("sales", "rfm"):
         inputs.tables[name] = lake.read(f"gold.{name}").filter(F.col("as_of") == F.lit(as_of))
+    if lake.exists("gold.ticket_insights"):   # the tickets' themes (last_ticket_theme)
+        insights_df = lake.read("gold.ticket_insights")
+        inputs.tables["ticket_insights"] = insights_df.filter(F.col("as_of") == F.lit(as_of))
     scores_df = model_outputs(lake, as_of)
     if scores_df is not None:   # customer_360 reads no scores as absent
         inputs.tables["scores"] = scores_df

@@ -9,7 +9,13 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from crm_spark.features.customer import FEATURE_COLUMNS, customer_features, filter_known_at
+from crm_spark.features.customer import (
+    FEATURE_COLUMNS,
+    TEXT_SIGNALS,
+    customer_features,
+    feature_columns,
+    filter_known_at,
+)
 from crm_spark.gold.sales import order_revenue
 
 AS_OF = dt.date(2024, 3, 31)
@@ -19,7 +25,9 @@ ORDERS = ("customer_id string, channel string, sales_channel string, order_id st
 LINES = "channel string, order_id string, amount decimal(16,3)"
 WEB = "customer_id string, session_key string, event_type string, event_ts timestamp"
 EMAIL = "customer_id string, event_type string, event_ts timestamp"
-TICKETS = "customer_id string, created_at timestamp, closed_at timestamp, category string, satisfaction int"
+OLD_TICKETS = ("customer_id string, created_at timestamp, closed_at timestamp, category string, "
+               "satisfaction int")
+TICKETS = f"{OLD_TICKETS}, sentiment_score double, sentiment_label string"  # the text columns (D99)
 CUSTOMERS = "customer_id string, first_seen_at timestamp"
 
 
@@ -67,10 +75,13 @@ EMAIL_ROWS = [
     ("c1", "unsubscribe", ts("2024-03-31 09:00:00")), ("c2", "open", ts("2024-03-15 08:00:00")),
 ]
 TICKET_ROWS = [
-    ("c1", ts("2024-01-10 09:00:00"), ts("2024-01-11 09:00:00"), "billing", 4),
-    ("c1", ts("2024-03-20 09:00:00"), ts("2024-03-22 09:00:00"), "delivery", 2),  # rating 2: complaint
-    ("c1", ts("2024-03-30 09:00:00"), ts("2024-04-02 09:00:00"), "product", 1),  # rated after AS_OF
-    ("c4", ts("2024-03-25 09:00:00"), ts("2024-03-26 09:00:00"), "complaint", None),
+    # 121 days back, still open: a negative text outside the 90 days
+    ("c1", ts("2023-12-01 09:00:00"), None, "refund", None, -0.7, "negative"),
+    ("c1", ts("2024-01-10 09:00:00"), ts("2024-01-11 09:00:00"), "billing", 4, -0.5, "negative"),
+    ("c1", ts("2024-03-20 09:00:00"), ts("2024-03-22 09:00:00"), "delivery", 2, 0.4, "positive"),  # complaint
+    # rated after AS_OF; a text VADER does not read (another language): no score
+    ("c1", ts("2024-03-30 09:00:00"), ts("2024-04-02 09:00:00"), "product", 1, None, None),
+    ("c4", ts("2024-03-25 09:00:00"), ts("2024-03-26 09:00:00"), "complaint", None, -0.9, "negative"),
 ]
 CUSTOMER_ROWS = [
     ("c1", ts("2023-01-01 00:00:00")), ("c2", ts("2024-03-01 09:00:00")), ("c4", ts("2023-06-01 00:00:00")),
@@ -88,7 +99,10 @@ FUTURE_WEB = [("c1", "s4", "checkout", ts("2024-04-01 00:10:00")),  # would clos
               ("c1", "s5", "product_view", ts("2024-04-01 00:00:00")),
               ("c2", "s6", "add_to_cart", ts("2024-04-03 10:00:00"))]
 FUTURE_EMAIL = [("c1", "open", ts("2024-04-01 00:00:00")), ("c2", "unsubscribe", ts("2024-05-01 10:00:00"))]
-FUTURE_TICKETS = [("c2", ts("2024-04-02 09:00:00"), ts("2024-04-02 10:00:00"), "complaint", 1)]
+FUTURE_TICKETS = [
+    ("c2", ts("2024-04-02 09:00:00"), ts("2024-04-02 10:00:00"), "complaint", 1, -0.95, "negative"),
+    ("c1", ts("2024-04-01 00:00:00"), None, "refund", None, -0.8, "negative"),
+]
 FUTURE_CUSTOMERS = [("c5", ts("2024-04-01 00:00:00"))]
 
 
@@ -114,7 +128,7 @@ def features_df(spark):
 def test_features_ignore_everything_dated_after_as_of(spark, features_df):
     now_df = features_df
     later_df = features(spark, future=True)
-    assert now_df.columns == ["customer_id", "as_of", *FEATURE_COLUMNS]
+    assert now_df.columns == ["customer_id", "as_of", *feature_columns()]
     assert_df_equality(later_df, now_df, ignore_row_order=True)
 
 
@@ -164,14 +178,54 @@ ENGAGEMENT_COLUMNS = ("customer_id string, web_sessions_30d long, web_sessions_9
 
 def test_engagement_and_service_features_by_hand(spark, features_df):
     # c1 sessions (start, days back): s1 1, s2 10, s3 46, s4 0 -> 30d 3, 90d 4; product views s1, s2 (30d)
-    # + s3; carts s1, s2, s4 (30d) + s3; abandoned s1 and s4. Opens 1 and 76 days back. Tickets 81, 11 and
-    # 1 days back; the ratings known at AS_OF are 4 and 2: mean 3, and the 2 is a complaint.
+    # + s3; carts s1, s2, s4 (30d) + s3; abandoned s1 and s4. Opens 1 and 76 days back. Tickets 121, 81, 11
+    # and 1 days back; the ratings known at AS_OF are 4 and 2: mean 3, and the 2 is a complaint.
     # c4: a 'complaint' ticket 6 days back without rating. c2: one open 16 days back.
     assert_features(spark, features_df, ENGAGEMENT_COLUMNS, [
         ("c1", 3, 4, 2, 3, 3, 4, 2, 2, 1, 2, 1, 1, 2, 3, 3.0, 1),
         ("c4", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, None, 1),
         ("c2", 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, None, 0),
     ])
+
+
+TEXT_COLUMNS = ("customer_id string, negative_tickets_90d long, days_since_negative_ticket int, "
+                "ticket_sentiment_90d double")
+
+
+def test_ticket_text_signals_by_hand(spark, features_df):
+    # c1: negative texts 121 and 81 days back (only the second within 90 days); the last 90 days'
+    # scores are -0.5 and 0.4 (the ticket 1 day back has none): mean -0.05.
+    # c4: one negative ticket 6 days back, score -0.9. c2: no ticket known at AS_OF.
+    assert_features(spark, features_df, TEXT_COLUMNS, [
+        ("c1", 1, 81, -0.05),
+        ("c4", 1, 6, -0.9),
+        ("c2", 0, None, None),
+    ], rounded=("ticket_sentiment_90d",))
+
+
+def test_the_churn_model_reads_every_feature_but_the_text_signals():
+    # measured without gain on the out-of-time ROC-AUC (D101): in the table, not in the model
+    text_signals = ("negative_tickets_90d", "days_since_negative_ticket", "ticket_sentiment_90d")
+    assert TEXT_SIGNALS == text_signals
+    assert FEATURE_COLUMNS == tuple(c for c in feature_columns() if c not in text_signals)
+    assert set(text_signals) < set(feature_columns())
+
+
+def test_tickets_without_text_columns_give_unknown_text_signals(spark, caplog):
+    # a silver table written before the text work: the other ticket features still count, the text
+    # signals are unknown (0 negative tickets), and the log says how to add the columns
+    old_row = ("c4", ts("2024-03-25 09:00:00"), None, "complaint", None)
+    tickets_df = spark.createDataFrame([old_row], OLD_TICKETS)
+    orders_df = spark.createDataFrame([order("c4", "store", "o6", "2024-03-01 12:00:00", "40.00")], ORDERS)
+    sales_df = order_revenue(orders_df, spark.createDataFrame([], LINES), BASE_AS_OF)
+    empty = [spark.createDataFrame([], schema) for schema in (WEB, EMAIL)]
+    customers_df = spark.createDataFrame([("c4", ts("2023-06-01 00:00:00"))], CUSTOMERS)
+    with caplog.at_level("WARNING", logger="crm_spark.features.customer"):
+        features_df = customer_features(sales_df, *empty, tickets_df, customers_df, AS_OF)
+    assert_features(spark, features_df, "customer_id string, tickets_30d long, has_complaint_30d int, "
+                    "negative_tickets_90d long, days_since_negative_ticket int, ticket_sentiment_90d double",
+                    [("c4", 1, 1, 0, None, None)])
+    assert "crm-spark silver --rebuild" in caplog.text
 
 
 def test_cut_off_is_midnight_utc_in_any_session_time_zone(spark):
@@ -194,7 +248,7 @@ RECENCY_COLUMNS = ("customer_id string, email_sends_30d long, email_sends_90d lo
 
 def test_engagement_recency_features_by_hand(spark, features_df):
     # c1: one send 1 day back, opens 1 and 76 days back (the older open's send is not in the data, so
-    # the rate is 2 / 1); sessions 0, 1, 10, 46 days back; tickets 1, 11, 81 days back; the last
+    # the rate is 2 / 1); sessions 0, 1, 10, 46 days back; tickets 1, 11, 81, 121 days back; the last
     # purchase on AS_OF: visited 0 days after it, a ticket 1 day before it.
     # c4: no web or e-mail; a ticket 6 days back, the last purchase 20 days back: -14 (ticket after it).
     # c2: an open 16 days back without a send; never bought, so nothing relative to a purchase.
