@@ -78,28 +78,42 @@ def redact(text: Column) -> Column:
     return F.regexp_replace(without_phone, FENCE, "")
 
 
+ANY_STOP_WORD = tuple(sorted({w for words in STOP_WORDS.values() for w in words}))
+
+
 def count_of(words: Column, stop_words: tuple[str, ...]) -> Column:
     """How many of ``words`` (with repeats) are in ``stop_words``."""
-    stop = F.array(*[F.lit(w) for w in stop_words])
-    return F.size(F.filter(words, lambda w: F.array_contains(stop, w)))
+    return F.size(F.filter(words, lambda w: w.isin(*stop_words)))
+
+
+def _once(value: Column, use) -> Column:
+    """``use(value)`` with ``value`` computed once: higher-order functions' lambdas run outside
+    Spark's common-subexpression elimination, so a lambda-built value referred to twice would
+    be computed twice per row (D109)."""
+    return F.element_at(F.transform(F.array(value), use), 1)
+
+
+def _ranked(known: Column) -> Column:
+    """(count, language) of every language in ``known`` (the text's stop words), largest first."""
+    hits = [F.struct(count_of(known, stop).alias("n"), F.lit(lang).alias("lang"))
+            for lang, stop in STOP_WORDS.items()]
+    return F.sort_array(F.array(*hits), asc=False)
+
+
+def _tag(ranked: Column) -> Column:
+    best, second = ranked[0], ranked[1]
+    is_clear = (best["n"] >= MIN_STOP_WORDS) & (best["n"] > second["n"])
+    return F.when(is_clear, best["lang"]).otherwise(F.lit(UNDETERMINED))
 
 
 def language_of(text: Column) -> Column:
     """ISO 639-1 code of the language whose stop words the text holds most of (one of
     ``STOP_WORDS``' languages), or ``und`` when it holds fewer than ``MIN_STOP_WORDS`` of them
-    or two languages tie; null for null text."""
+    or two languages tie; null for null text. The text is split once and its stop words kept;
+    the languages count on that short list, ranked once."""
     words = F.split(F.lower(text), r"[^\p{L}']+")
-    hits = [
-        F.struct(
-            count_of(words, stop).alias("n"),
-            F.lit(lang).alias("lang"),
-        )
-        for lang, stop in STOP_WORDS.items()
-    ]
-    ranked = F.sort_array(F.array(*hits), asc=False)
-    best, second = ranked[0], ranked[1]
-    is_clear = (best["n"] >= MIN_STOP_WORDS) & (best["n"] > second["n"])
-    return F.when(text.isNotNull(), F.when(is_clear, best["lang"]).otherwise(F.lit(UNDETERMINED)))
+    known = F.filter(words, lambda w: w.isin(*ANY_STOP_WORD))
+    return F.when(text.isNotNull(), _once(_once(known, _ranked), _tag))
 
 
 def with_standardised_text(df: DataFrame, text_col: str) -> DataFrame:
