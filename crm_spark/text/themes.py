@@ -5,11 +5,11 @@ A theme is what a text is about, not how its writer feels, so the words of the s
 words: "thank", "terrible" or "great" would otherwise pull every happy text into one theme and
 every angry one into another. The pipeline (tokens, vocabulary, IDF, L2 normalisation, k-means)
 is fitted on a sample of at most ``sample_size`` texts and applies to any number of them; k is
-chosen by the cosine silhouette on that sample, in ``[k_min, k_max]``. Each theme is named by
-its ``TERMS_IN_NAME`` heaviest centroid terms and shown by its representative text: the sampled
-text nearest its centroid (kept as the text's id, so that erasing a text erases it as an example
-too). Redaction tokens (``<email>``...) are removed before the words are counted: they say
-nothing about a theme.
+chosen by the cosine silhouette on that sample, in ``[k_min, k_max]`` (searched on the driver,
+``spherical``). Each theme is named by its ``TERMS_IN_NAME`` heaviest centroid terms and shown
+by its representative text: the sampled text nearest its centroid (kept as the text's id, so
+that erasing a text erases it as an example too). Redaction tokens (``<email>``...) are removed
+before the words are counted: they say nothing about a theme.
 
 A theme is *emerging* (``emerging_themes``) when its share of the last ``recent_days``' texts
 grew at least ``EMERGING_RATIO`` times against the ``baseline_days`` before, with at least
@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.clustering import KMeans
-from pyspark.ml.evaluation import ClusteringEvaluator
 from pyspark.ml.feature import (
     IDF,
     CountVectorizer,
@@ -132,16 +131,16 @@ def fit_themes(texts_df: DataFrame, text_col: str, id_col: str, k_min: int = 4, 
 
 
 def _best_kmeans(vectors: DataFrame, k_min: int, k_max: int, seed: int):
-    evaluator = ClusteringEvaluator(featuresCol=FEATURES, predictionCol="theme_id", distanceMeasure="cosine")
-    best, silhouettes = None, {}
-    for k in range(k_min, max(k_min, k_max) + 1):
-        model = KMeans(featuresCol=FEATURES, predictionCol="theme_id", k=k, seed=seed,
-                       distanceMeasure="cosine", maxIter=30).fit(vectors)
-        silhouettes[k] = evaluator.evaluate(model.transform(vectors))
-        if best is None or silhouettes[k] > silhouettes[best[0]]:
-            best = (k, model)
-    assert best is not None
-    return best[1], silhouettes
+    """Spark ML's k-means for the k of the best silhouette, the k searched on the driver
+    (``spherical``)."""
+    from crm_spark.text import spherical
+
+    matrix = spherical.to_matrix([row[FEATURES] for row in vectors.select(FEATURES).collect()])
+    silhouettes = spherical.silhouettes_by_k(matrix, k_min, max(k_min, k_max), seed)
+    best = max(silhouettes, key=lambda k: (silhouettes[k], -k))
+    model = KMeans(featuresCol=FEATURES, predictionCol="theme_id", k=best, seed=seed,
+                   distanceMeasure="cosine", maxIter=30).fit(vectors)
+    return model, silhouettes
 
 
 def _examples(assigned: DataFrame, centres, id_col: str) -> tuple[str, ...]:
