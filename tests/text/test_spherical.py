@@ -34,4 +34,5 @@ def test_silhouette_by_hand_for_a_mixed_cluster():
 
 def test_the_silhouette_prefers_the_k_of_the_data():
     scores = silhouettes_by_k(to_matrix(ROWS), 2, 3, seed=1)
-    assert scores[2] == pytest.approx(1.0) and scores[3] <= scores[2]   # a third cluster has no point of its own
+    # a third cluster has no text of its own: it cannot do better than two
+    assert scores[2] == pytest.approx(1.0) and scores[3] <= scores[2]
