@@ -32,8 +32,9 @@ from crm_spark.as_of import resolve_as_of
 from crm_spark.config import load_config
 from crm_spark.context import RunContext
 from crm_spark.features.customer import TEXT_SIGNALS, feature_columns
-from crm_spark.features.inputs import features_at, sales_of
+from crm_spark.features.inputs import sales_of
 from crm_spark.models import churn
+from crm_spark.models.train import out_of_time_datasets
 from crm_spark.spark import build_spark
 from crm_spark.tables import Lake
 
@@ -46,16 +47,8 @@ def main() -> None:
     ctx = RunContext(run_id="measure", started_at=dt.datetime.now(dt.UTC))
     lake = Lake(spark, cfg.lake.root)
     as_of = resolve_as_of(lake, ctx)
-    horizon = cfg.models.churn_horizon_days
     sales_df = sales_of(lake, cfg, as_of).persist()
-    last_day = sales_df.agg(F.max("order_date")).collect()[0][0] or as_of
-    valid_as_of = min(as_of, last_day) - dt.timedelta(days=horizon)
-    train_as_of = valid_as_of - dt.timedelta(days=cfg.models.churn_validation_days)
-    customers_df = lake.read("silver.customers")
-    datasets = {}
-    for name, date in (("train", train_as_of), ("valid", valid_as_of)):
-        labels = churn.churn_labels(sales_df, customers_df, date, horizon)
-        datasets[name] = churn.churn_dataset(features_at(lake, cfg, date, sales_df), labels).persist()
+    train_as_of, valid_as_of, datasets = out_of_time_datasets(lake, cfg, sales_df, as_of)
     for name, df in datasets.items():
         row = (
             df.agg(

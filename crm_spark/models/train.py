@@ -165,6 +165,22 @@ def same_validation(cfg: Config, name: str, params: dict, versions: dict[str, in
     return None
 
 
+def out_of_time_datasets(lake: Lake, cfg: Config, sales_df, as_of: dt.date):
+    """``(train_as_of, valid_as_of, {"train": df, "valid": df})``: labelled, persisted feature
+    sets at the two dates of the out-of-time split (``train_churn``'s docstring)."""
+    horizon = cfg.models.churn_horizon_days
+    # labels need the whole horizon observed: count it back from the last day with orders
+    last_day = sales_df.agg(F.max("order_date")).collect()[0][0] or as_of
+    valid_as_of = min(as_of, last_day) - dt.timedelta(days=horizon)
+    train_as_of = valid_as_of - dt.timedelta(days=cfg.models.churn_validation_days)
+    customers_df = lake.read("silver.customers")
+    datasets = {}
+    for name, date in (("train", train_as_of), ("valid", valid_as_of)):
+        labels = churn.churn_labels(sales_df, customers_df, date, horizon)
+        datasets[name] = churn.churn_dataset(features_at(lake, cfg, date, sales_df), labels).persist()
+    return train_as_of, valid_as_of, datasets
+
+
 def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, float]:
     """Gradient-boosted trees and logistic regression on point-in-time features; trained at one
     as-of date and validated out of time at a later one whose labels the data already covers:
@@ -180,15 +196,7 @@ def train_churn(spark: SparkSession, cfg: Config, ctx: RunContext) -> dict[str, 
     horizon = cfg.models.churn_horizon_days
     sales_df = sales_of(lake, cfg, as_of).persist()
     exclusions = customer_exclusions("crm_churn", sales_df, as_of)
-    # labels need the whole horizon observed: count it back from the last day with orders
-    last_day = sales_df.agg(F.max("order_date")).collect()[0][0] or as_of
-    valid_as_of = min(as_of, last_day) - dt.timedelta(days=horizon)
-    train_as_of = valid_as_of - dt.timedelta(days=cfg.models.churn_validation_days)
-    customers_df = lake.read("silver.customers")
-    datasets = {}
-    for name, date in (("train", train_as_of), ("valid", valid_as_of)):
-        labels = churn.churn_labels(sales_df, customers_df, date, horizon)
-        datasets[name] = churn.churn_dataset(features_at(lake, cfg, date, sales_df), labels).persist()
+    train_as_of, valid_as_of, datasets = out_of_time_datasets(lake, cfg, sales_df, as_of)
     budget = churn.SearchBudget(max_candidates=cfg.models.churn_max_candidates)
     result = churn.train_churn(datasets["train"], datasets["valid"], FEATURE_COLUMNS, budget, cfg.models.seed,
                                concurrency=cfg.spark.concurrency)
